@@ -1,0 +1,59 @@
+package torch
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/csrc
+#cgo LDFLAGS: -L${SRCDIR}/../build -lradtorch -Wl,-rpath,$ORIGIN -Wl,-rpath,$ORIGIN/lib -Wl,-rpath,${SRCDIR}/../build
+#include <stdlib.h>
+#include "radtorch.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// ABIVersion is the shim interface version this package was written for.
+const ABIVersion = C.RT_ABI_VERSION
+
+// errABI is set at start when the loaded shim does not match this package.
+var errABI error
+
+func init() {
+	if v := int(C.rt_abi_version()); v != ABIVersion {
+		errABI = fmt.Errorf("torch: libradtorch ABI version %d, this program needs %d: rebuild the shim (cmake --build build)", v, ABIVersion)
+	}
+}
+
+// CheckABI reports whether the loaded shim library matches this package.
+// Every entry point that loads models calls it; radctl calls it at start.
+func CheckABI() error { return errABI }
+
+// goErr turns a shim error string into a Go error and frees it.
+func goErr(e C.rt_error) error {
+	if e == nil {
+		return nil
+	}
+	msg := C.GoString(e)
+	C.rt_free_error(e)
+	return errors.New(msg)
+}
+
+// int64Ptr gives C a pointer to a shape or dims slice (nil when empty).
+func int64Ptr(s []int64) *C.int64_t {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.int64_t)(unsafe.Pointer(&s[0]))
+}
+
+// LiveTensors is the number of tensor handles made and not yet freed, over
+// the whole process. Tests use it to prove that scopes free what they make.
+func LiveTensors() int64 { return int64(C.rt_live_tensors()) }
+
+// LiveModules is the number of TorchScript modules loaded and not closed.
+func LiveModules() int64 { return int64(C.rt_live_modules()) }
+
+// Version is the version of the libtorch the shim was built against.
+func Version() string { return C.GoString(C.rt_torch_version()) }

@@ -1,0 +1,54 @@
+// Package torch is RAD's Go binding to libtorch.
+//
+// The binding goes through one small C shim (torch/csrc, built by the
+// top-level CMakeLists.txt into build/libradtorch.so): extern "C" functions
+// on opaque handles, every C++ exception caught and returned as an error
+// string, its own dtype and device codes, and an ABI version checked at
+// start (CheckABI). Go links only that library, so a binary built on one
+// machine runs on another whose shim was rebuilt against its own libtorch
+// (Debian's 1.13 CPU build, or a PyTorch wheel's 2.x CUDA build).
+//
+// # Memory
+//
+// Tensors belong to a Scope and are freed, all at once, by its Close:
+//
+//	s := torch.NewScope()
+//	defer s.Close()
+//	y := s.Add(s.Matmul(a, b), c)
+//	if err := s.Err(); err != nil { ... }
+//	return s.Keep(y) // y survives s (moves to s's parent, or to no scope)
+//
+// Go's garbage collector never frees libtorch memory. Finalizers only count
+// leaks when enabled (SetLeakCheck, RADTORCH_LEAKCHECK=1); LiveTensors
+// counts the handles alive in the process.
+//
+// # Errors
+//
+// Ops never panic on bad input. The first failing op of a scope records its
+// error (naming the op and its input shapes); every later op of that scope
+// returns nil without running; Err reports the error. Functions that do
+// I/O or change state return errors directly. Panics are kept for
+// programmer errors such as reading the shape of a freed tensor.
+//
+// # Thread-local modes
+//
+// libtorch keeps grad mode, inference mode and autocast per OS thread, and
+// goroutines move between threads between two cgo calls. Every op
+// therefore passes its scope's Mode into the shim, which sets the guards
+// inside that one C++ call. A scope's mode is set with SetGrad,
+// SetInference and SetAutocast.
+//
+// # Random numbers
+//
+// Random ops take an explicit Generator (seeded, with saveable state).
+// Numbers are drawn on the CPU and moved, so a seed gives the same values
+// on every device.
+//
+// # Files
+//
+// LoadPT reads torch.save files (zip and legacy; OrderedDict state dicts
+// and plain dicts) through github.com/nlpodyssey/gopickle; SavePT writes
+// files that Python's torch.load reads; LoadSafetensors and
+// SaveSafetensors handle safetensors; LoadModule loads TorchScript. Every
+// writer writes a temporary file and renames it.
+package torch

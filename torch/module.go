@@ -1,0 +1,83 @@
+package torch
+
+// #include <stdlib.h>
+// #include "radtorch.h"
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"unsafe"
+)
+
+// Module is a loaded TorchScript archive (torch.jit.save / torch.jit.trace).
+// Close it when done.
+type Module struct {
+	h    C.rt_module
+	Path string
+}
+
+// LoadModule loads a TorchScript archive onto dev, in eval mode.
+func LoadModule(path string, dev Device) (*Module, error) {
+	if err := CheckABI(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("torchscript %s: %w", path, err)
+	}
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	var h C.rt_module
+	if err := goErr(C.rt_module_load(cp, C.int(dev.Type), C.int(dev.Index), &h)); err != nil {
+		return nil, fmt.Errorf("torchscript %s: %w", path, err)
+	}
+	return &Module{h: h, Path: path}, nil
+}
+
+// Close frees the module.
+func (m *Module) Close() {
+	if m.h != nil {
+		C.rt_module_free(m.h)
+		m.h = nil
+	}
+}
+
+// Named returns the module's parameters (and buffers, if withBuffers) in
+// registration order, as handles owned by s that share the module's data.
+func (m *Module) Named(s *Scope, withBuffers bool) ([]string, []*Tensor, error) {
+	if m.h == nil {
+		return nil, nil, fmt.Errorf("torchscript %s: module is closed", m.Path)
+	}
+	var names **C.char
+	var ts *C.rt_tensor
+	var n C.int64_t
+	if err := goErr(C.rt_module_named(m.h, cbool(withBuffers), &names, &ts, &n)); err != nil {
+		return nil, nil, fmt.Errorf("torchscript %s: %w", m.Path, err)
+	}
+	defer C.rt_free_names(names, n)
+	defer C.rt_free_ptr(unsafe.Pointer(ts))
+	cn := unsafe.Slice(names, int(n))
+	ch := unsafe.Slice(ts, int(n))
+	outN := make([]string, n)
+	outT := make([]*Tensor, n)
+	for i := range outN {
+		outN[i] = C.GoString(cn[i])
+		outT[i] = s.track(ch[i])
+	}
+	return outN, outT, nil
+}
+
+// Forward runs the module's forward on tensor inputs, under s's mode.
+func (m *Module) Forward(s *Scope, inputs ...*Tensor) *Tensor {
+	if !s.ok("torchscript forward", inputs...) {
+		return nil
+	}
+	if m.h == nil {
+		s.err = fmt.Errorf("torchscript %s: module is closed", m.Path)
+		return nil
+	}
+	hs := handles(inputs)
+	var h C.rt_tensor
+	e := C.rt_module_forward(C.int(s.mode), m.h, handlePtr(hs), C.int64_t(len(hs)), &h)
+	return s.call("torchscript forward "+m.Path, e, h, inputs...)
+}
