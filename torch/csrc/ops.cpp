@@ -411,7 +411,6 @@ rt_error rt_dropout(int mode, rt_tensor xh, double p, int train, rt_generator g,
   if (!g) throw std::invalid_argument("dropout in training needs a generator");
   at::Tensor keep;
   {
-    std::lock_guard<std::mutex> lock(g->g.mutex());
     c10::NoGradGuard ng;
     keep = at::empty(x.sizes(), at::kFloat).uniform_(0, 1, g->g).ge(p);
   }

@@ -236,9 +236,10 @@ rt_error rt_random(rt_generator g, int kind, const int64_t* shape, int64_t n, do
   at::Device dev = rt::to_device(dev_type, dev_index);
   // Draw in float32 (randint: int64) on the CPU stream so that a seed gives
   // the same numbers on every device, then convert.
+  // ATen's random kernels lock the generator themselves (the Go side
+  // serialises users of one Generator).
   at::Tensor t;
   {
-    std::lock_guard<std::mutex> lock(g->g.mutex());
     auto sz = rt::ints(shape, n);
     switch (kind) {
       case 0:
