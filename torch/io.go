@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/pytorch"
 	"github.com/nlpodyssey/gopickle/types"
 	"github.com/radinpaint/rad/internal/atomicfile"
@@ -112,7 +113,7 @@ func LoadPT(s *Scope, path string) (d *StateDict, err error) {
 				err = fmt.Errorf("checkpoint %s: malformed file: %v", path, r)
 			}
 		}()
-		obj, err = pytorch.Load(path)
+		obj, err = pytorch.LoadWithUnpickler(path, newUnpickler)
 	}()
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "checkpoint ") {
@@ -188,6 +189,29 @@ func flatten(s *Scope, d *StateDict, prefix string, obj any) error {
 		d.Meta[prefix] = fmt.Sprintf("%T", v)
 	}
 	return nil
+}
+
+// newUnpickler knows the helper that torch::jit::pickle_save (and so
+// SavePT) writes around typed containers.
+func newUnpickler(r io.Reader) pickle.Unpickler {
+	u := pickle.NewUnpickler(r)
+	u.FindClass = func(module, name string) (any, error) {
+		if module == "torch.jit._pickle" && name == "restore_type_tag" {
+			return restoreTypeTag{}, nil
+		}
+		return nil, fmt.Errorf("class not found: %s.%s", module, name)
+	}
+	return u
+}
+
+// restoreTypeTag returns its first argument (the type tag is not needed).
+type restoreTypeTag struct{}
+
+func (restoreTypeTag) Call(args ...any) (any, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("restore_type_tag: no arguments")
+	}
+	return args[0], nil
 }
 
 // fromPickled copies a gopickle tensor (storage, offset, sizes, strides)

@@ -133,6 +133,9 @@ func (s *Scope) Close() {
 			hs = append(hs, t.h)
 			t.h = nil
 			t.owner = nil
+			if t.leak != nil {
+				t.leak.freed = true
+			}
 		}
 	}
 	if len(hs) > 0 {
@@ -195,8 +198,13 @@ func SetLeakCheck(on bool) { leakCheck = on }
 // without being freed.
 func Leaked() int64 { return leaked.Load() }
 
-func leakFinalizer(t *Tensor) {
-	if t.h != nil {
+// leakMark carries the finalizer. It hangs off the tensor and points to
+// nothing, so it is never part of the tensor<->scope cycle (a finalizer on
+// an object in a cycle would never run).
+type leakMark struct{ freed bool }
+
+func leakFinalizer(m *leakMark) {
+	if !m.freed {
 		leaked.Add(1)
 	}
 }
@@ -205,7 +213,8 @@ func leakFinalizer(t *Tensor) {
 func (s *Scope) track(h C.rt_tensor) *Tensor {
 	t := &Tensor{h: h}
 	if leakCheck {
-		runtime.SetFinalizer(t, leakFinalizer)
+		t.leak = &leakMark{}
+		runtime.SetFinalizer(t.leak, leakFinalizer)
 	}
 	s.adopt(t)
 	return t

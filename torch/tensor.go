@@ -16,6 +16,7 @@ type Tensor struct {
 	h     C.rt_tensor
 	owner *Scope
 	slot  int
+	leak  *leakMark // only with the leak detector on
 }
 
 // Free releases t now. Freeing twice, or a nil tensor, does nothing.
@@ -29,6 +30,9 @@ func (t *Tensor) Free() {
 	}
 	C.rt_free(t.h)
 	t.h = nil
+	if t.leak != nil {
+		t.leak.freed = true
+	}
 }
 
 // Valid reports whether t is non-nil and not freed.
