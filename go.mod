@@ -1,12 +1,14 @@
 module github.com/radinpaint/rad
 
-go 1.26.8
+go 1.22.0
+
+require (
+	github.com/nlpodyssey/gopickle v0.2.0
+	github.com/urfave/cli/v2 v2.27.5
+)
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.5 // indirect
-	github.com/nlpodyssey/gopickle v0.2.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/stretchr/testify v1.9.0 // indirect
-	github.com/urfave/cli/v2 v2.27.5 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 )

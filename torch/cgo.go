@@ -11,6 +11,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 	"unsafe"
 )
 
@@ -23,6 +26,28 @@ var errABI error
 func init() {
 	if v := int(C.rt_abi_version()); v != ABIVersion {
 		errABI = fmt.Errorf("torch: libradtorch ABI version %d, this program needs %d: rebuild the shim (cmake --build build)", v, ABIVersion)
+		return
+	}
+	defaultThreads()
+}
+
+// defaultThreads gives libtorch one intra-op thread per CPU unless the user
+// chose (OMP_NUM_THREADS or RADTORCH_THREADS). Some libtorch builds (Debian's
+// among them) otherwise start with a single thread.
+func defaultThreads() {
+	if v := os.Getenv("RADTORCH_THREADS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			C.rt_set_num_threads(C.int(n))
+		}
+		return
+	}
+	if os.Getenv("OMP_NUM_THREADS") != "" {
+		return
+	}
+	if n := runtime.NumCPU(); n > 1 && int(C.rt_get_num_threads()) < n {
+		if e := C.rt_set_num_threads(C.int(n)); e != nil {
+			C.rt_free_error(e)
+		}
 	}
 }
 

@@ -44,6 +44,12 @@
 // Numbers are drawn on the CPU and moved, so a seed gives the same values
 // on every device.
 //
+// # Threads
+//
+// At start the package gives libtorch one intra-op thread per CPU unless
+// OMP_NUM_THREADS or RADTORCH_THREADS says otherwise; SetNumThreads changes
+// it later.
+//
 // # Files
 //
 // LoadPT reads torch.save files (zip and legacy; OrderedDict state dicts

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// run executes radctl with args and returns its standard output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	app := &cli.App{Name: "radctl", Commands: commands, Writer: &out, ErrWriter: &out,
+		ExitErrHandler: func(*cli.Context, error) {}}
+	err := app.Run(append([]string{"radctl"}, args...))
+	return out.String(), err
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r versionReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if r.Libtorch == "" || r.ABI == 0 || len(r.Devices) == 0 || r.Devices[0] != "cpu" || r.Threads < 1 {
+		t.Fatalf("version report %+v", r)
+	}
+}
