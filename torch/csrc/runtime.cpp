@@ -51,8 +51,8 @@ int from_scalar_type(at::ScalarType st) {
 at::Device to_device(int type, int index) {
   if (type == RT_CPU) return at::Device(at::kCPU);
   if (type == RT_CUDA) {
-    if (!at::hasCUDA()) throw std::invalid_argument("CUDA is not available in this libtorch build or on this machine");
-    int n = at::detail::getCUDAHooks().getNumGPUs();
+    int n = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+    if (n == 0) throw std::invalid_argument("CUDA is not available in this libtorch build or on this machine");
     if (index < 0 || index >= n)
       throw std::invalid_argument("CUDA device cuda:" + std::to_string(index) + " does not exist (" +
                                   std::to_string(n) + " device(s))");
