@@ -308,6 +308,17 @@ func (s *Scope) LogSoftmax(a *Tensor, dim int64) *Tensor {
 	return s.call("log_softmax", C.rt_softmax(C.int(s.mode), a.h, C.int64_t(dim), 1, &h), h, a)
 }
 
+// SearchSorted returns, for each value, the index in the ascending 1-D
+// table where it would be inserted (the first index i with table[i] >= v,
+// or > v when right is true), as int64.
+func (s *Scope) SearchSorted(table, values *Tensor, right bool) *Tensor {
+	if !s.ok("searchsorted", table, values) {
+		return nil
+	}
+	var h C.rt_tensor
+	return s.call("searchsorted", C.rt_searchsorted(C.int(s.mode), table.h, values.h, cbool(right), &h), h, table, values)
+}
+
 // Baddbmm is beta*self + alpha*(a @ b) over batches.
 func (s *Scope) Baddbmm(self, a, b *Tensor, beta, alpha float64) *Tensor {
 	if !s.ok("baddbmm", self, a, b) {

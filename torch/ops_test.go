@@ -122,6 +122,10 @@ func TestReductions(t *testing.T) {
 	near(t, "var", vals(t, s.Var(a)), []float64{3.5}, 1e-6)
 	near(t, "std", vals(t, s.Std(a, 1)), []float64{2, math.Sqrt(4)}, 1e-6)
 	near(t, "cumsum", vals(t, s.Cumsum(a, 1)), []float64{1, 6, 9, 4, 6, 12}, 0)
+	tab := FromSlice(s, []float64{0, 1, 2, 4})
+	q := FromSlice(s, []float64{-1, 0, 0.5, 2, 3, 9}, 2, 3)
+	near(t, "searchsorted", vals(t, s.SearchSorted(tab, q, false)), []float64{0, 0, 1, 2, 3, 4}, 0)
+	near(t, "searchsorted-right", vals(t, s.SearchSorted(tab, q, true)), []float64{0, 1, 1, 3, 3, 4}, 0)
 	noErr(t, s)
 }
 

@@ -290,6 +290,12 @@ rt_error rt_softmax(int mode, rt_tensor a, int64_t dim, int log, rt_tensor* out)
   RT_CATCH
 }
 
+rt_error rt_searchsorted(int mode, rt_tensor sorted, rt_tensor values, int right, rt_tensor* out) {
+  RT_OP(mode)
+  *out = wrap(at::searchsorted(T(sorted), T(values), /*out_int32=*/false, right != 0));
+  RT_CATCH
+}
+
 /* ---- linear algebra and nn ---- */
 
 rt_error rt_baddbmm(int mode, rt_tensor self, rt_tensor a, rt_tensor b, double beta,
