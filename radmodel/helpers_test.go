@@ -1,0 +1,88 @@
+package radmodel
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/radinpaint/rad/torch"
+)
+
+const fixtureDir = "../testdata/adm"
+
+var fixtureNames = []string{"pub_a", "pub_b", "pub_c"}
+
+func fixture(name string) string { return filepath.Join(fixtureDir, name) }
+
+// fixtureJSON is the part of NAME.json the tests read.
+type fixtureJSON struct {
+	ScriptUtilFlags  json.RawMessage `json:"script_util_flags"`
+	UnetKwargs       json.RawMessage `json:"unet_kwargs"`
+	ParamCount       int64           `json:"param_count"`
+	StateDictEntries int             `json:"state_dict_entries"`
+	AttentionBlocks  []struct {
+		Module   string `json:"module"`
+		Channels int    `json:"channels"`
+		NumHeads int    `json:"num_heads"`
+		Order    string `json:"order"`
+	} `json:"attention_blocks"`
+}
+
+func readFixtureJSON(t testing.TB, name string) fixtureJSON {
+	t.Helper()
+	raw, err := os.ReadFile(fixture(name + ".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fixtureJSON
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func fixtureConfig(t testing.TB, name string) Config {
+	t.Helper()
+	c, err := ConfigFromJSON(fixture(name + ".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// maxAbsDiff compares two tensors of the same shape.
+func maxAbsDiff(t testing.TB, got, want *torch.Tensor) float64 {
+	t.Helper()
+	if !got.Valid() || !want.Valid() {
+		t.Fatalf("nil tensor (got %v, want %v)", got, want)
+	}
+	if !sameShape(got.Shape(), want.Shape()) {
+		return math.Inf(1)
+	}
+	g, err := got.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := want.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := 0.0
+	for i := range g {
+		e := math.Abs(g[i] - w[i])
+		if math.IsNaN(e) {
+			return math.NaN()
+		}
+		d = math.Max(d, e)
+	}
+	return d
+}
+
+func noErr(t testing.TB, s *torch.Scope) {
+	t.Helper()
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
