@@ -694,7 +694,12 @@ func (s *Scope) Chunk(a *Tensor, n, dim int64) []*Tensor { return s.split("chunk
 func (s *Scope) Split(a *Tensor, size, dim int64) []*Tensor { return s.split("split", a, size, 0, dim) }
 
 // To converts a to another dtype (same device).
-func (s *Scope) To(a *Tensor, dt DType) *Tensor { return s.ToDevice(a, a.Device(), dt) }
+func (s *Scope) To(a *Tensor, dt DType) *Tensor {
+	if !s.ok("to", a) {
+		return nil
+	}
+	return s.ToDevice(a, a.Device(), dt)
+}
 
 // ToDevice moves a to dev and converts it to dt.
 func (s *Scope) ToDevice(a *Tensor, dev Device, dt DType) *Tensor {
@@ -752,6 +757,14 @@ func (s *Scope) OnesLike(a *Tensor) *Tensor {
 		return nil
 	}
 	return s.Ones(a.DType(), a.Device(), a.Shape()...)
+}
+
+// FullLike makes a tensor filled with v with a's shape, dtype and device.
+func (s *Scope) FullLike(a *Tensor, v float64) *Tensor {
+	if !s.ok("full_like", a) {
+		return nil
+	}
+	return s.Full(v, a.DType(), a.Device(), a.Shape()...)
 }
 
 // Arange is [start, end) in steps of step.

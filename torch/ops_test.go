@@ -125,6 +125,11 @@ func TestReductions(t *testing.T) {
 	tab := FromSlice(s, []float64{0, 1, 2, 4})
 	q := FromSlice(s, []float64{-1, 0, 0.5, 2, 3, 9}, 2, 3)
 	near(t, "searchsorted", vals(t, s.SearchSorted(tab, q, false)), []float64{0, 0, 1, 2, 3, 4}, 0)
+	ci := s.Clamp(FromSlice(s, []int64{-3, 5, 9}), 0, 6)
+	if ci.DType() != Int64 {
+		t.Fatalf("clamp of int64 gave %s", ci.DType())
+	}
+	near(t, "clamp-int", vals(t, ci), []float64{0, 5, 6}, 0)
 	near(t, "searchsorted-right", vals(t, s.SearchSorted(tab, q, true)), []float64{0, 1, 1, 3, 3, 4}, 0)
 	noErr(t, s)
 }

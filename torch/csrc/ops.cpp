@@ -249,9 +249,15 @@ rt_error rt_max_min_dim(int mode, int is_max, rt_tensor a, int64_t dim, int keep
 rt_error rt_clamp(int mode, rt_tensor a, int has_min, double mn, int has_max, double mx,
                   rt_tensor* out) {
   RT_OP(mode)
+  // integer tensors keep their dtype with integral bounds (as in Python)
+  bool integral = at::isIntegralType(T(a).scalar_type(), true);
+  auto scalar = [integral](double v) {
+    if (integral && v == static_cast<double>(static_cast<int64_t>(v))) return at::Scalar(static_cast<int64_t>(v));
+    return at::Scalar(v);
+  };
   c10::optional<at::Scalar> lo, hi;
-  if (has_min) lo = mn;
-  if (has_max) hi = mx;
+  if (has_min) lo = scalar(mn);
+  if (has_max) hi = scalar(mx);
   *out = wrap(at::clamp(T(a), lo, hi));
   RT_CATCH
 }
