@@ -140,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	// attention blocks: check every block's channels against its heads
 	for _, a := range attentionLayout(c) {
+		if c.NumHeadChannels != -1 && a.ch%c.NumHeadChannels != 0 {
+			return bad("%s: %d channels are not a multiple of num_head_channels %d", a.key, a.ch, c.NumHeadChannels)
+		}
 		if a.heads <= 0 || a.ch%a.heads != 0 {
 			if c.NumHeadChannels != -1 {
 				return bad("%s: %d channels are not a multiple of num_head_channels %d", a.key, a.ch, c.NumHeadChannels)

@@ -218,17 +218,17 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 	fmt.Fprintf(&b, "radmodel: checkpoint %s does not match the config (%s): %d of %d keys fit",
 		source, m.cfg.Short(), len(m.specs)-len(missing)-len(bad), len(m.specs))
 	const show = 5
-	list := func(what string, items []string) {
+	list := func(what, sep string, items []string) {
 		if len(items) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "\n  %d %s: %s", len(items), what, strings.Join(items[:min(show, len(items))], ", "))
+		fmt.Fprintf(&b, "\n  %d %s: %s", len(items), what, strings.Join(items[:min(show, len(items))], sep))
 		if len(items) > show {
-			fmt.Fprintf(&b, ", ... (%d more)", len(items)-show)
+			fmt.Fprintf(&b, "%s... (%d more)", sep, len(items)-show)
 		}
 	}
-	list("missing keys", missing)
-	list("unexpected keys", unexpected)
+	list("missing keys", ", ", missing)
+	list("unexpected keys", ", ", unexpected)
 	ms := make([]string, len(bad))
 	for i, x := range bad {
 		if x.dtype != 0 && sameShape(x.file, x.want) {
@@ -237,7 +237,7 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 			ms[i] = fmt.Sprintf("%s: file %v, config %v", x.key, x.file, x.want)
 		}
 	}
-	list("shape mismatches", ms)
+	list("shape mismatches", "; ", ms)
 	shapes := make(map[string][]int64, len(sd.Keys))
 	for _, k := range sd.Keys {
 		if t := sd.Tensors[k]; t.Valid() {

@@ -335,3 +335,89 @@ func TestBFloat16Forward(t *testing.T) {
 		t.Logf("bf16 vs f32 max |diff| %g", d)
 	}
 }
+
+// One model serves several goroutines at once, each with its own scope.
+func TestForwardConcurrent(t *testing.T) {
+	name := "pub_a"
+	m, err := Load(fixture(name+".pt"), fixtureConfig(t, name), torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ref := torch.NewNoGradScope()
+	defer ref.Close()
+	io, err := torch.LoadPT(ref, fixture(name+".io.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			s := torch.NewNoGradScope()
+			defer s.Close()
+			var err error
+			for j := 0; j < 3 && err == nil; j++ {
+				out := m.Forward(s, io.Get("x"), io.Get("t"), nil)
+				if err = s.Err(); err == nil {
+					a, _ := out.Float32s()
+					b, _ := io.Get("out").Float32s()
+					for k := range a {
+						if math.Abs(float64(a[k]-b[k])) > fixtureTol {
+							err = fmt.Errorf("element %d: %g vs %g", k, a[k], b[k])
+							break
+						}
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Gradients flow through the forward (the temporaries it frees stay alive
+// in the autograd graph).
+func TestForwardBackward(t *testing.T) {
+	cfg := fixtureConfig(t, "pub_c")
+	m, err := NewRandom(cfg, torch.CPU, torch.Float32, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	w := m.Param("input_blocks.4.1.qkv.weight")
+	if err := w.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.SetRequiresGrad(false) }()
+	s := torch.NewScope()
+	defer s.Close()
+	g := torch.NewGenerator(1)
+	defer g.Close()
+	x := s.Randn(g, torch.Float32, torch.CPU, 2, 3, 32, 32)
+	noErr(t, s)
+	if err := x.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	out := m.Forward(s, x, torch.FromSlice(s, []int64{5, 600}), torch.FromSlice(s, []int64{1, 2}))
+	loss := s.Mean(s.Square(out))
+	noErr(t, s)
+	if err := loss.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]*torch.Tensor{"x": x, "qkv weight": w} {
+		gr := s.Grad(p)
+		noErr(t, s)
+		if gr == nil {
+			t.Fatalf("no gradient for %s", name)
+		}
+		n, _ := s.Norm(gr).Item()
+		if !(n > 0) || math.IsInf(n, 0) {
+			t.Fatalf("gradient norm of %s = %g", name, n)
+		}
+	}
+	_ = w.ZeroGrad()
+}

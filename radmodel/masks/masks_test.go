@@ -1,0 +1,166 @@
+package masks
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestPerlinMasks(t *testing.T) {
+	const n, size = 600, 64
+	ms, err := GenerateMany(Perlin, size, 7, 0, n, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins := make([]int, 10)
+	agree, pairs := 0, 0
+	for _, m := range ms {
+		for _, v := range m.Pix {
+			if v > 1 {
+				t.Fatalf("non-binary value %d", v)
+			}
+		}
+		f := m.HoleFraction()
+		bins[min(9, int(f*10))]++
+		// spatial coherence: horizontal neighbours agree far more often
+		// than for independent pixels with the same fraction
+		for y := 0; y < size; y++ {
+			for x := 0; x+1 < size; x++ {
+				if m.Pix[y*size+x] == m.Pix[y*size+x+1] {
+					agree++
+				}
+				pairs++
+			}
+		}
+	}
+	for i, c := range bins {
+		// uniform: 60 per bin; allow a wide band
+		if c < 30 || c > 95 {
+			t.Fatalf("hole fraction bin %d has %d of %d masks (bins %v)", i, c, n, bins)
+		}
+	}
+	if r := float64(agree) / float64(pairs); r < 0.85 {
+		t.Fatalf("neighbour agreement %.3f: masks are not spatially coherent", r)
+	}
+	// exact fraction: the threshold is at a rank
+	m, _ := Generate(Perlin, 100, 1, 3)
+	f := m.HoleFraction() * 10000
+	if f != float64(int(f)) {
+		t.Fatalf("fraction %v", f)
+	}
+}
+
+func TestSeedReproducibility(t *testing.T) {
+	for _, k := range []Kind{Perlin, Box, Extreme, Wide} {
+		a, _ := GenerateMany(k, 64, 42, 0, 20, 4)
+		b, _ := GenerateMany(k, 64, 42, 0, 20, 1)
+		c, _ := GenerateMany(k, 64, 43, 0, 20, 2)
+		same, diff := true, false
+		for i := range a {
+			if !bytes.Equal(a[i].Pix, b[i].Pix) {
+				same = false
+			}
+			if !bytes.Equal(a[i].Pix, c[i].Pix) {
+				diff = true
+			}
+		}
+		if !same {
+			t.Fatalf("%s: same seed, different masks across worker counts", k)
+		}
+		if !diff {
+			t.Fatalf("%s: seeds 42 and 43 give the same masks", k)
+		}
+	}
+	if _, err := Generate("zigzag", 64, 1, 0); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+	if _, err := Generate(Box, 4, 1, 0); err == nil {
+		t.Fatal("size 4 accepted")
+	}
+}
+
+// bbox returns the bounding box of pixels with value v and their count.
+func bbox(m *Mask, v uint8) (x0, y0, x1, y1, n int) {
+	x0, y0 = m.W, m.H
+	for y := 0; y < m.H; y++ {
+		for x := 0; x < m.W; x++ {
+			if m.Pix[y*m.W+x] == v {
+				x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+				n++
+			}
+		}
+	}
+	return
+}
+
+func TestEvalMaskGeometry(t *testing.T) {
+	for _, size := range []int{256, 128} {
+		b := 128 * size / 256
+		for i := 0; i < 20; i++ {
+			m, _ := Generate(Box, size, 5, i)
+			x0, y0, x1, y1, n := bbox(m, 1)
+			if x1-x0+1 != b || y1-y0+1 != b || n != b*b {
+				t.Fatalf("box %d at %d: bbox %dx%d, %d pixels", i, size, x1-x0+1, y1-y0+1, n)
+			}
+			e, _ := Generate(Extreme, size, 5, i)
+			x0, y0, x1, y1, n = bbox(e, 0)
+			if x1-x0+1 != b || y1-y0+1 != b || n != b*b {
+				t.Fatalf("extreme %d at %d: kept region %dx%d, %d pixels", i, size, x1-x0+1, y1-y0+1, n)
+			}
+		}
+	}
+	var total float64
+	for i := 0; i < 100; i++ {
+		m, _ := Generate(Wide, 256, 9, i)
+		f := m.HoleFraction()
+		if f <= 0 || f >= 0.95 {
+			t.Fatalf("wide mask %d covers %.3f", i, f)
+		}
+		total += f
+	}
+	// LaMa's thick 256 masks cover roughly a quarter to a third on average
+	if avg := total / 100; avg < 0.1 || avg > 0.5 {
+		t.Fatalf("wide masks cover %.3f on average", avg)
+	}
+}
+
+func TestWriteSetAndPNGRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteSet(dir, Box, 64, 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		f, err := os.Open(filepath.Join(dir, []string{"00000.png", "00001.png", "00002.png"}[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := Generate(Box, 64, 3, i)
+		if got := FromImage(img); !bytes.Equal(got.Pix, want.Pix) {
+			t.Fatalf("mask %d changed through PNG", i)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Fatalf("%d files", len(entries))
+	}
+}
+
+// BenchmarkPerlin256 makes 256 x 256 Perlin masks on every core
+// (GenerateMany); masks/s is the throughput.
+func BenchmarkPerlin256(b *testing.B) {
+	const batch = 64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := GenerateMany(Perlin, 256, 1, i*batch, batch, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "masks/s")
+}
