@@ -3,6 +3,7 @@ module github.com/radinpaint/rad
 go 1.22.0
 
 require (
+	github.com/aquilax/go-perlin v1.1.0
 	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/urfave/cli/v2 v2.27.5
 )

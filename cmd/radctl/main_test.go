@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -29,5 +31,22 @@ func TestVersion(t *testing.T) {
 	}
 	if r.Libtorch == "" || r.ABI == 0 || len(r.Devices) == 0 || r.Devices[0] != "cpu" || r.Threads < 1 {
 		t.Fatalf("version report %+v", r)
+	}
+}
+
+func TestMasksCommand(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, "masks", "--kind", "box", "--n", "3", "--size", "64", "--seed", "5", "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "00002.png"))
+	dir2 := t.TempDir()
+	run(t, "masks", "--kind", "box", "--n", "3", "--size", "64", "--seed", "5", "--out", dir2)
+	b, _ := os.ReadFile(filepath.Join(dir2, "00002.png"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatal("same seed gave different files")
+	}
+	if _, err := run(t, "masks", "--kind", "stars", "--out", dir); err == nil {
+		t.Fatal("unknown kind accepted")
 	}
 }

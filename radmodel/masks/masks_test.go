@@ -164,3 +164,18 @@ func BenchmarkPerlin256(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "masks/s")
 }
+
+// TestManySeedsStayExact: some seeds draw a (0, 0) Perlin gradient (NaN in
+// go-perlin); every mask must still be binary with the exact hole count.
+func TestManySeedsStayExact(t *testing.T) {
+	ms, err := GenerateMany(Perlin, 16, 11, 0, 4000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		f := m.HoleFraction() * 256
+		if f != float64(int(f)) || f < 0 || f > 256 {
+			t.Fatalf("mask %d: fraction %v", i, m.HoleFraction())
+		}
+	}
+}
