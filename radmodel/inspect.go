@@ -1,6 +1,7 @@
 package radmodel
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -34,6 +35,9 @@ type Report struct {
 	// Consistent is true when Config (whatever the unknown fields) gives
 	// exactly the file's keys and shapes.
 	Consistent bool
+	// SavedConfig is the config stored in the file's metadata by
+	// UNet.SaveSafetensors (nil if none).
+	SavedConfig *Config
 }
 
 // KeyGroup counts the tensors and elements under one top-level name.
@@ -61,6 +65,14 @@ func Inspect(path string) (*Report, error) {
 	}
 	r := InspectShapes(sd.Keys, shapes)
 	r.Path, r.Format, r.DTypes = path, kind.String(), dts
+	if js, ok := sd.Meta[metaConfigKey].(string); ok {
+		var c Config
+		if err := json.Unmarshal([]byte(js), &c); err == nil {
+			r.SavedConfig = &c
+		} else {
+			r.Notes = append(r.Notes, "unreadable "+metaConfigKey+" metadata: "+err.Error())
+		}
+	}
 	if dts["float16"] > 0 && !r.Config.UseFP16 && r.Recognised {
 		r.Notes = append(r.Notes, "weights are stored in float16 (trained with --use_fp16 True?)")
 	}
@@ -296,6 +308,9 @@ func (r *Report) String() string {
 		if r.Config.ImageSize > 0 {
 			fmt.Fprintf(&b, "flags:       %s\n", r.Config.Flags())
 		}
+	}
+	if r.SavedConfig != nil {
+		fmt.Fprintf(&b, "saved:       %s\n", r.SavedConfig.Short())
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note:        %s\n", n)

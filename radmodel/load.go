@@ -319,6 +319,9 @@ func (m *UNet) weights() ([]string, []*torch.Tensor, error) {
 	return keys, ts, nil
 }
 
+// metaConfigKey is the safetensors metadata entry holding the config.
+const metaConfigKey = "radmodel.config"
+
 // SaveSafetensors writes the weights (state-dict keys, stored dtypes) as
 // safetensors, atomically. The header's metadata holds the config as JSON
 // under "radmodel.config".
@@ -331,7 +334,7 @@ func (m *UNet) SaveSafetensors(path string) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{"format": "pt", "radmodel.config": string(cj)}
+	meta := map[string]string{"format": "pt", metaConfigKey: string(cj)}
 	if err := torch.SaveSafetensors(path, keys, ts, meta); err != nil {
 		return fmt.Errorf("radmodel: %w", err)
 	}

@@ -126,6 +126,9 @@ func TestLoadFormats(t *testing.T) {
 	if k, _ := torch.DetectFile(st); k != torch.KindSafetensors {
 		t.Fatalf("saved file detected as %s", k)
 	}
+	if r, err := Inspect(st); err != nil || r.SavedConfig == nil || !r.SavedConfig.Equal(cfg) || !r.Consistent {
+		t.Fatalf("Inspect of saved safetensors: %v\n%v", err, r)
+	}
 	m2, err := Load(st, cfg, torch.CPU, torch.Float32)
 	if err != nil {
 		t.Fatal(err)
