@@ -308,6 +308,21 @@ func (s *Scope) LogSoftmax(a *Tensor, dim int64) *Tensor {
 	return s.call("log_softmax", C.rt_softmax(C.int(s.mode), a.h, C.int64_t(dim), 1, &h), h, a)
 }
 
+// Unique returns the sorted distinct values of a (1-D) and, for every
+// element of a, the index of its value (int64, a's shape).
+func (s *Scope) Unique(a *Tensor) (values, inverse *Tensor) {
+	if !s.ok("unique", a) {
+		return nil, nil
+	}
+	var v, i C.rt_tensor
+	e := C.rt_unique(C.int(s.mode), a.h, &v, &i)
+	vt := s.call("unique", e, v, a)
+	if vt == nil {
+		return nil, nil
+	}
+	return vt, s.track(i)
+}
+
 // SearchSorted returns, for each value, the index in the ascending 1-D
 // table where it would be inserted (the first index i with table[i] >= v,
 // or > v when right is true), as int64.

@@ -125,6 +125,10 @@ func TestReductions(t *testing.T) {
 	tab := FromSlice(s, []float64{0, 1, 2, 4})
 	q := FromSlice(s, []float64{-1, 0, 0.5, 2, 3, 9}, 2, 3)
 	near(t, "searchsorted", vals(t, s.SearchSorted(tab, q, false)), []float64{0, 0, 1, 2, 3, 4}, 0)
+	uv, ui := s.Unique(FromSlice(s, []float32{3, 1, 3, 2, 1, 1}, 2, 3))
+	near(t, "unique", vals(t, uv), []float64{1, 2, 3}, 0)
+	shapeIs(t, "unique-inverse", ui, 2, 3)
+	near(t, "unique-inverse", vals(t, ui), []float64{2, 0, 2, 1, 0, 0}, 0)
 	ci := s.Clamp(FromSlice(s, []int64{-3, 5, 9}), 0, 6)
 	if ci.DType() != Int64 {
 		t.Fatalf("clamp of int64 gave %s", ci.DType())

@@ -296,6 +296,14 @@ rt_error rt_softmax(int mode, rt_tensor a, int64_t dim, int log, rt_tensor* out)
   RT_CATCH
 }
 
+rt_error rt_unique(int mode, rt_tensor a, rt_tensor* values, rt_tensor* inverse) {
+  RT_OP(mode)
+  auto r = at::_unique2(T(a), /*sorted=*/true, /*return_inverse=*/true, /*return_counts=*/false);
+  *values = wrap(std::get<0>(r));
+  *inverse = wrap(std::get<1>(r));
+  RT_CATCH
+}
+
 rt_error rt_searchsorted(int mode, rt_tensor sorted, rt_tensor values, int right, rt_tensor* out) {
   RT_OP(mode)
   *out = wrap(at::searchsorted(T(sorted), T(values), /*out_int32=*/false, right != 0));

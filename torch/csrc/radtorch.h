@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a code below changes. */
-#define RT_ABI_VERSION 4
+#define RT_ABI_VERSION 5
 
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
@@ -137,6 +137,8 @@ rt_error rt_masked_fill(int mode, rt_tensor a, rt_tensor mask, double v, rt_tens
 rt_error rt_lerp(int mode, rt_tensor a, rt_tensor b, double w, rt_tensor* out);
 rt_error rt_cumsum(int mode, rt_tensor a, int64_t dim, rt_tensor* out);
 rt_error rt_softmax(int mode, rt_tensor a, int64_t dim, int log, rt_tensor* out);
+/* sorted distinct values (1-D) and, for every element, the index of its value */
+rt_error rt_unique(int mode, rt_tensor a, rt_tensor* values, rt_tensor* inverse);
 /* indices into the sorted 1-D table where values would be inserted (int64) */
 rt_error rt_searchsorted(int mode, rt_tensor sorted, rt_tensor values, int right, rt_tensor* out);
 
