@@ -6,6 +6,7 @@ require (
 	github.com/aquilax/go-perlin v1.1.0
 	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/urfave/cli/v2 v2.27.5
+	golang.org/x/image v0.24.0
 )
 
 require (

@@ -1,0 +1,218 @@
+package data
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // registers JPEG with image.Decode
+	_ "image/png"  // registers PNG with image.Decode
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Source is an indexed collection of images. Load must be safe to call
+// from several goroutines at once, and return a fresh or read-only image
+// (the pipeline never writes into it).
+type Source interface {
+	// Len is the number of images.
+	Len() int
+	// Load decodes image i (0 <= i < Len()).
+	Load(i int) (image.Image, error)
+	// Name names image i for messages (a path, or a file and an index).
+	Name(i int) string
+}
+
+// maxPixels bounds the size of an image the pipeline decodes (an RGBA
+// copy of it takes 4 bytes a pixel): larger files are treated as corrupt
+// rather than exhausting memory.
+const maxPixels = 1 << 27
+
+// Open opens path as a Source: a folder is read with NewFolder, any other
+// file with NewIDX.
+func Open(path string) (Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	if st.IsDir() {
+		return NewFolder(path)
+	}
+	return NewIDX(path)
+}
+
+// Folder is every PNG and JPEG file (by extension, case-insensitive: .png,
+// .jpg, .jpeg) under a folder and its subfolders, in the sorted order of
+// their slash-separated relative paths. Symbolic links to folders are not
+// followed.
+type Folder struct {
+	dir   string
+	paths []string // relative, slash-separated, sorted
+}
+
+// IsImageFile reports whether a file name has a PNG or JPEG extension.
+func IsImageFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".png", ".jpg", ".jpeg":
+		return true
+	}
+	return false
+}
+
+// NewFolder lists the images under dir. It is an error when there is none.
+func NewFolder(dir string) (*Folder, error) {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
+			if IsImageFile(d.Name()) {
+				rel, err := filepath.Rel(dir, p)
+				if err != nil {
+					return err
+				}
+				paths = append(paths, filepath.ToSlash(rel))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data: listing images in folder %q: %w", dir, err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("data: no PNG or JPEG images (.png, .jpg, .jpeg) in folder %q", dir)
+	}
+	sort.Strings(paths)
+	return &Folder{dir: dir, paths: paths}, nil
+}
+
+// Len is the number of image files.
+func (f *Folder) Len() int { return len(f.paths) }
+
+// Name is the path of image i (the folder joined with its relative path).
+func (f *Folder) Name(i int) string { return filepath.Join(f.dir, filepath.FromSlash(f.paths[i])) }
+
+// String names the folder.
+func (f *Folder) String() string { return fmt.Sprintf("folder %q", f.dir) }
+
+// Load reads and decodes image i.
+func (f *Folder) Load(i int) (image.Image, error) {
+	name := f.Name(i)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	img, err := decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return img, nil
+}
+
+func decode(b []byte) (image.Image, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return nil, fmt.Errorf("image size %dx%d out of range (1 to %d pixels)", cfg.Width, cfg.Height, maxPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(b))
+	return img, err
+}
+
+// IDX is a set of 8-bit grayscale images in the IDX format of MNIST and
+// Fashion-MNIST (magic 0x00000803: unsigned bytes, 3 dimensions: count,
+// rows, columns, big-endian), gzip-compressed or not. The file is read
+// into memory whole.
+type IDX struct {
+	name          string
+	n, rows, cols int
+	pix           []byte
+}
+
+// idxImagesMagic is the IDX magic of 3-dimensional unsigned-byte data.
+const idxImagesMagic = 0x00000803
+
+// NewIDX reads an IDX image file such as Fashion-MNIST's
+// train-images-idx3-ubyte.gz.
+func NewIDX(path string) (*IDX, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	return ReadIDX(f, path)
+}
+
+// ReadIDX reads IDX images from r (gzip-compressed or not); name is used
+// in messages.
+func ReadIDX(r io.Reader, name string) (*IDX, error) {
+	br := bufio.NewReader(r)
+	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("data: %s: %w", name, err)
+		}
+		defer zr.Close()
+		br = bufio.NewReader(zr)
+	}
+	var hdr [16]byte
+	if _, err := io.ReadFull(br, hdr[:4]); err != nil {
+		return nil, fmt.Errorf("data: %s: reading IDX header: %w", name, noEOF(err))
+	}
+	if m := binary.BigEndian.Uint32(hdr[:4]); m != idxImagesMagic {
+		return nil, fmt.Errorf("data: %s: IDX magic number 0x%08x, want 0x%08x (unsigned-byte images: count, rows, columns)", name, m, idxImagesMagic)
+	}
+	if _, err := io.ReadFull(br, hdr[4:]); err != nil {
+		return nil, fmt.Errorf("data: %s: reading IDX dimensions: %w", name, noEOF(err))
+	}
+	n := int64(binary.BigEndian.Uint32(hdr[4:]))
+	rows := int64(binary.BigEndian.Uint32(hdr[8:]))
+	cols := int64(binary.BigEndian.Uint32(hdr[12:]))
+	if n == 0 || rows == 0 || cols == 0 || rows*cols > maxPixels || n*rows*cols > 1<<34 {
+		return nil, fmt.Errorf("data: %s: IDX dimensions %d x %d x %d out of range", name, n, rows, cols)
+	}
+	pix := make([]byte, n*rows*cols)
+	if k, err := io.ReadFull(br, pix); err != nil {
+		return nil, fmt.Errorf("data: %s: IDX data truncated: %d of %d bytes: %w", name, k, len(pix), noEOF(err))
+	}
+	return &IDX{name: name, n: int(n), rows: int(rows), cols: int(cols), pix: pix}, nil
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Len is the number of images.
+func (d *IDX) Len() int { return d.n }
+
+// Dims returns the images' width and height.
+func (d *IDX) Dims() (w, h int) { return d.cols, d.rows }
+
+// Name is "file[i]".
+func (d *IDX) Name(i int) string { return fmt.Sprintf("%s[%d]", d.name, i) }
+
+// String names the file.
+func (d *IDX) String() string { return fmt.Sprintf("IDX file %q", d.name) }
+
+// Load returns image i as an *image.Gray sharing the file's memory (read
+// only).
+func (d *IDX) Load(i int) (image.Image, error) {
+	if i < 0 || i >= d.n {
+		return nil, fmt.Errorf("%s: index out of range [0, %d)", d.Name(i), d.n)
+	}
+	sz := d.rows * d.cols
+	return &image.Gray{Pix: d.pix[i*sz : (i+1)*sz : (i+1)*sz], Stride: d.cols, Rect: image.Rect(0, 0, d.cols, d.rows)}, nil
+}
