@@ -43,7 +43,7 @@ func (p *paramList) add(s paramSpec) { *p = append(*p, s) }
 // layer is one entry of a TimestepEmbedSequential.
 type layer interface {
 	params(p *paramList)
-	forward(c *torch.Scope, m *UNet, h, emb *torch.Tensor, o *ForwardOpts) *torch.Tensor
+	forward(c *torch.Scope, m *UNet, h *torch.Tensor, emb *timeEmb, o *ForwardOpts) *torch.Tensor
 	name() string
 }
 
@@ -116,7 +116,7 @@ func (l *conv) apply(c *torch.Scope, m *UNet, x *torch.Tensor) *torch.Tensor {
 	return c.Conv2d(x, w, b, o)
 }
 
-func (l *conv) forward(c *torch.Scope, m *UNet, h, _ *torch.Tensor, _ *ForwardOpts) *torch.Tensor {
+func (l *conv) forward(c *torch.Scope, m *UNet, h *torch.Tensor, _ *timeEmb, _ *ForwardOpts) *torch.Tensor {
 	return l.apply(c, m, h)
 }
 
@@ -207,7 +207,7 @@ func (u *upsample) params(p *paramList) {
 	}
 }
 
-func (u *upsample) forward(c *torch.Scope, m *UNet, x, _ *torch.Tensor, _ *ForwardOpts) *torch.Tensor {
+func (u *upsample) forward(c *torch.Scope, m *UNet, x *torch.Tensor, _ *timeEmb, _ *ForwardOpts) *torch.Tensor {
 	h := c.InterpolateScale(x, 2, 2, torch.Nearest, false)
 	if u.conv == nil {
 		return h
@@ -240,7 +240,7 @@ func (d *downsample) params(p *paramList) {
 	}
 }
 
-func (d *downsample) forward(c *torch.Scope, m *UNet, x, _ *torch.Tensor, _ *ForwardOpts) *torch.Tensor {
+func (d *downsample) forward(c *torch.Scope, m *UNet, x *torch.Tensor, _ *timeEmb, _ *ForwardOpts) *torch.Tensor {
 	if d.op != nil {
 		return d.op.apply(c, m, x)
 	}
@@ -312,7 +312,7 @@ func (r *resBlock) resample(c *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	return c.AvgPool2d(x, 2, 2)
 }
 
-func (r *resBlock) forward(c *torch.Scope, m *UNet, x, emb *torch.Tensor, o *ForwardOpts) *torch.Tensor {
+func (r *resBlock) forward(c *torch.Scope, m *UNet, x *torch.Tensor, emb *timeEmb, o *ForwardOpts) *torch.Tensor {
 	var h, xs *torch.Tensor
 	xs = x
 	if r.updown != noResample {
@@ -334,7 +334,7 @@ func (r *resBlock) forward(c *torch.Scope, m *UNet, x, emb *torch.Tensor, o *For
 	}
 	e := r.embOut(c, m, emb, h)
 	h2 := r.outLayers(c, m, h, e, o)
-	free(h, e)
+	free(h)
 	skip := xs
 	if r.skipConv != nil {
 		skip = r.skipConv.apply(c, m, xs)
@@ -350,53 +350,101 @@ func (r *resBlock) forward(c *torch.Scope, m *UNet, x, emb *torch.Tensor, o *For
 	return out
 }
 
-// embOut is emb_layers(emb), cast to h's dtype and shaped to broadcast
-// against h: a [B,E] embedding gives [B,C,1,1] (C = out or 2*out with
-// scale-shift). This is the one place that reads the embedding, so a
-// per-pixel embedding map [B,E,H,W] can be handled here (SiLU, resize to
-// h's H,W, the Linear as a 1x1 conv) without touching outLayers.
-func (r *resBlock) embOut(c *torch.Scope, m *UNet, emb, h *torch.Tensor) *torch.Tensor {
+// embTerms is a ResBlock's emb_layers output, ready to apply at h's
+// resolution: base [B,C,1,1] plus, for a spatial map on the fast path,
+// sum_k ind_k * delta_k with one-channel maps ind_k [B,1,h,w] and vectors
+// delta_k [B,C,1,1]; or, on the per-pixel path, full [B,C,h,w]. C = out, or
+// 2*out with scale-shift. Applying terms this way costs one extra
+// elementwise pass per level over the scalar path.
+type embTerms struct {
+	base   *torch.Tensor
+	inds   []*torch.Tensor
+	deltas []*torch.Tensor
+	full   *torch.Tensor
+}
+
+// embOut is emb_layers(emb) for this block, in h's dtype. This is the one
+// place that reads the embedding.
+func (r *resBlock) embOut(c *torch.Scope, m *UNet, emb *timeEmb, h *torch.Tensor) *embTerms {
+	if c.Err() != nil || h == nil {
+		return nil
+	}
+	toH := func(e *torch.Tensor) *torch.Tensor {
+		if e != nil && e.DType() != h.DType() {
+			return c.To(e, h.DType())
+		}
+		return e
+	}
+	switch {
+	case emb.vec != nil:
+		lin := r.embLin.apply(c, m, c.SiLU(emb.vec))
+		return &embTerms{base: toH(c.Unsqueeze(c.Unsqueeze(lin, 2), 3))}
+	case emb.levels != nil:
+		t := emb.levelTerms(c, m, r.embLin, h.Size(2), h.Size(3))
+		if t == nil {
+			return nil
+		}
+		t.base = toH(t.base)
+		for i := range t.deltas {
+			t.deltas[i] = toH(t.deltas[i])
+			t.inds[i] = toH(t.inds[i])
+		}
+		return t
+	default:
+		return &embTerms{full: toH(emb.perPixel(c, m, r.embLin, h.Size(2), h.Size(3)))}
+	}
+}
+
+// add is x + e.
+func (t *embTerms) add(c *torch.Scope, x *torch.Tensor) *torch.Tensor {
+	if t.full != nil {
+		return c.Add(x, t.full)
+	}
+	out := c.Add(x, t.base)
+	for i, ind := range t.inds {
+		out = c.Addcmul(out, ind, t.deltas[i], 1)
+	}
+	return out
+}
+
+// scaleShift is n * (1 + scale) + shift with [scale, shift] = e.
+func (t *embTerms) scaleShift(c *torch.Scope, n *torch.Tensor) *torch.Tensor {
+	if t.full != nil {
+		parts := c.Chunk(t.full, 2, 1)
+		if c.Err() != nil {
+			return nil
+		}
+		return c.Addcmul(parts[1], n, c.AddScalar(parts[0], 1), 1)
+	}
+	bp := c.Chunk(t.base, 2, 1)
 	if c.Err() != nil {
 		return nil
 	}
-	a := c.SiLU(emb)
-	e := r.embLin.apply(c, m, a)
-	free(a)
-	if e == nil {
-		return nil
+	out := c.Addcmul(bp[1], n, c.AddScalar(bp[0], 1), 1)
+	for i, ind := range t.inds {
+		dp := c.Chunk(t.deltas[i], 2, 1)
+		if c.Err() != nil {
+			return nil
+		}
+		// + ind_k * (n * dscale_k + dshift_k)
+		out = c.Addcmul(out, ind, c.Addcmul(dp[1], n, dp[0], 1), 1)
 	}
-	if e.DType() != h.DType() {
-		e2 := c.To(e, h.DType())
-		free(e)
-		e = e2
-	}
-	shape := e.Shape()
-	for len(shape) < h.Dim() {
-		shape = append(shape, 1)
-	}
-	out := c.Reshape(e, shape...)
-	free(e)
 	return out
 }
 
 // outLayers applies the embedding (added, or scale-shift after out_norm)
 // and then out_layers' rest: SiLU, Dropout, out_layers.3.
-func (r *resBlock) outLayers(c *torch.Scope, m *UNet, h, e *torch.Tensor, o *ForwardOpts) *torch.Tensor {
+func (r *resBlock) outLayers(c *torch.Scope, m *UNet, h *torch.Tensor, e *embTerms, o *ForwardOpts) *torch.Tensor {
+	if e == nil || c.Err() != nil {
+		return nil
+	}
 	var a *torch.Tensor
 	if r.scaleShift {
-		parts := c.Chunk(e, 2, 1)
-		if c.Err() != nil {
-			return nil
-		}
-		scale, shift := parts[0], parts[1]
 		n := r.outNorm.apply(c, m, h)
-		s1 := c.AddScalar(scale, 1)
-		ns := c.Mul(n, s1)
-		free(n, s1)
-		a = c.Add(ns, shift)
-		free(ns, scale, shift)
+		a = e.scaleShift(c, n)
+		free(n)
 	} else {
-		he := c.Add(h, e)
+		he := e.add(c, h)
 		a = r.outNorm.apply(c, m, he)
 		free(he)
 	}
@@ -442,7 +490,7 @@ func (a *attentionBlock) params(p *paramList) {
 	a.projOut.params(p)
 }
 
-func (a *attentionBlock) forward(c *torch.Scope, m *UNet, x, _ *torch.Tensor, _ *ForwardOpts) *torch.Tensor {
+func (a *attentionBlock) forward(c *torch.Scope, m *UNet, x *torch.Tensor, _ *timeEmb, _ *ForwardOpts) *torch.Tensor {
 	if c.Err() != nil {
 		return nil
 	}
@@ -558,7 +606,7 @@ func (q *sequential) params(p *paramList) {
 
 // forward runs the layers in order (each in its own child scope); each,
 // if not nil, sees every layer's output.
-func (q *sequential) forward(c *torch.Scope, m *UNet, h, emb *torch.Tensor, o *ForwardOpts,
+func (q *sequential) forward(c *torch.Scope, m *UNet, h *torch.Tensor, emb *timeEmb, o *ForwardOpts,
 	each func(i int, h *torch.Tensor)) *torch.Tensor {
 	return sub(c, q.key, func(bs *torch.Scope) *torch.Tensor {
 		in := h

@@ -305,10 +305,14 @@ type ForwardOpts struct {
 	// h_mid_0, h_mid_1, h_mid, h_out_K and out. The tensors are valid
 	// only during the call; the hook must not free or keep them.
 	Hook func(name string, h *torch.Tensor)
+	// PlainSpatial makes a timestep map use the per-pixel reference path
+	// of the spatial embedding even when the exact fast path applies.
+	PlainSpatial bool
 }
 
 // Forward runs the model: x [B,in,H,W] (any float dtype), t [B] (int64 or
-// float timesteps; a single value is used for the whole batch), y [B]
+// float timesteps; a single value is used for the whole batch) or, for
+// RAD's spatial noise embedding, a timestep map [B,1,H,W], y [B]
 // class labels (nil unless class-conditional). It returns the output
 // [B,out,H,W] in float32, owned by s; errors are recorded in s (check
 // s.Err()). Temporaries are freed before it returns.
@@ -356,8 +360,12 @@ func (m *UNet) checkInputs(x, t, y *torch.Tensor, o ForwardOpts) error {
 	if !t.Valid() {
 		return fmt.Errorf("t is nil or freed")
 	}
-	if n := t.Numel(); n != xs[0] && n != 1 {
-		return fmt.Errorf("t has shape %v, want [%d] (one timestep per image) or a single value", t.Shape(), xs[0])
+	if t.Dim() == 4 {
+		if err := checkTau(t, xs); err != nil {
+			return err
+		}
+	} else if n := t.Numel(); n != xs[0] && n != 1 {
+		return fmt.Errorf("t has shape %v, want [%d] (one timestep per image), a single value or a map [%d,1,%d,%d]", t.Shape(), xs[0], xs[0], xs[2], xs[3])
 	}
 	if t.DType() == torch.Bool {
 		return fmt.Errorf("t has dtype bool")
@@ -396,27 +404,33 @@ func (m *UNet) forward(c *torch.Scope, x, t, y *torch.Tensor, o *ForwardOpts) *t
 	}
 	b := x.Size(0)
 	x, t, y = m.onDevice(c, x), m.onDevice(c, t), m.onDevice(c, y)
-	if t.Numel() == 1 && b != 1 {
-		t = c.Expand(c.Reshape(t, 1), b)
+	var emb *timeEmb
+	if t.Dim() == 4 {
+		// RAD: a timestep per pixel (the spatial noise embedding)
+		emb = m.spatialEmb(c, t, y, o.PlainSpatial)
 	} else {
-		t = c.Reshape(t, b)
-	}
-
-	// emb = time_embed(timestep_embedding(t, model_channels)) (+ label_emb(y))
-	emb := sub(c, "time_embed", func(bs *torch.Scope) *torch.Tensor {
-		sin := TimestepEmbedding(bs, t, m.cfg.ModelChannels, 10000)
-		hook("emb_sin", sin)
-		a := n.timeEmbed0.apply(bs, m, sin)
-		e := n.timeEmbed2.apply(bs, m, bs.SiLU(a))
-		hook("emb_time", e)
-		if n.labelEmb != nil {
-			l := n.labelEmb.apply(bs, m, y)
-			hook("emb_label", l)
-			e = bs.Add(e, l)
+		if t.Numel() == 1 && b != 1 {
+			t = c.Expand(c.Reshape(t, 1), b)
+		} else {
+			t = c.Reshape(t, b)
 		}
-		return e
-	})
-	hook("emb", emb)
+		// emb = time_embed(timestep_embedding(t, model_channels)) (+ label_emb(y))
+		vec := sub(c, "time_embed", func(bs *torch.Scope) *torch.Tensor {
+			sin := TimestepEmbedding(bs, t, m.cfg.ModelChannels, 10000)
+			hook("emb_sin", sin)
+			a := n.timeEmbed0.apply(bs, m, sin)
+			e := n.timeEmbed2.apply(bs, m, bs.SiLU(a))
+			hook("emb_time", e)
+			if n.labelEmb != nil {
+				l := n.labelEmb.apply(bs, m, y)
+				hook("emb_label", l)
+				e = bs.Add(e, l)
+			}
+			return e
+		})
+		hook("emb", vec)
+		emb = &timeEmb{vec: vec}
+	}
 
 	h := c.To(x, m.dt) // x.type(self.dtype)
 	hs := make([]*torch.Tensor, 0, len(n.inputBlocks))

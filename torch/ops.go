@@ -272,6 +272,16 @@ func (s *Scope) MaskedSelect(a, mask *Tensor) *Tensor {
 	return s.call("masked_select", C.rt_masked_select(C.int(s.mode), a.h, mask.h, &h), h, a, mask)
 }
 
+// Addcmul is self + value*t1*t2 (broadcasting) in one pass.
+func (s *Scope) Addcmul(self, t1, t2 *Tensor, value float64) *Tensor {
+	if !s.ok("addcmul", self, t1, t2) {
+		return nil
+	}
+	var h C.rt_tensor
+	e := C.rt_addcmul(C.int(s.mode), self.h, t1.h, t2.h, C.double(value), &h)
+	return s.call("addcmul", e, h, self, t1, t2)
+}
+
 // Lerp is a + w*(b - a).
 func (s *Scope) Lerp(a, b *Tensor, w float64) *Tensor {
 	if !s.ok("lerp", a, b) {

@@ -76,6 +76,7 @@ func TestBinaryBroadcast(t *testing.T) {
 	near(t, "where", vals(t, s.Where(m, a, s.ZerosLike(a))), []float64{0, 0, 3, 0, 5, 6}, 0)
 	near(t, "masked_fill", vals(t, s.MaskedFill(a, m, -1)), []float64{1, 2, -1, 4, -1, -1}, 0)
 	near(t, "masked_select", vals(t, s.MaskedSelect(a, m)), []float64{3, 5, 6}, 0)
+	near(t, "addcmul", vals(t, s.Addcmul(a, col, b, 0.5)), []float64{11, 22, 33, 24, 45, 66}, 0)
 	near(t, "lerp", vals(t, s.Lerp(a, s.ZerosLike(a), 0.25)), []float64{0.75, 1.5, 2.25, 3, 3.75, 4.5}, 1e-7)
 	noErr(t, s)
 }

@@ -278,6 +278,12 @@ rt_error rt_masked_fill(int mode, rt_tensor a, rt_tensor m, double v, rt_tensor*
   RT_CATCH
 }
 
+rt_error rt_addcmul(int mode, rt_tensor self, rt_tensor t1, rt_tensor t2, double value, rt_tensor* out) {
+  RT_OP(mode)
+  *out = wrap(at::addcmul(T(self), T(t1), T(t2), value));
+  RT_CATCH
+}
+
 rt_error rt_lerp(int mode, rt_tensor a, rt_tensor b, double w, rt_tensor* out) {
   RT_OP(mode)
   *out = wrap(at::lerp(T(a), T(b), w));

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a code below changes. */
-#define RT_ABI_VERSION 5
+#define RT_ABI_VERSION 6
 
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
@@ -134,6 +134,8 @@ rt_error rt_clamp(int mode, rt_tensor a, int has_min, double min, int has_max, d
                   rt_tensor* out);
 rt_error rt_where(int mode, rt_tensor cond, rt_tensor a, rt_tensor b, rt_tensor* out);
 rt_error rt_masked_fill(int mode, rt_tensor a, rt_tensor mask, double v, rt_tensor* out);
+/* self + value * t1 * t2 (broadcasting), in one pass */
+rt_error rt_addcmul(int mode, rt_tensor self, rt_tensor t1, rt_tensor t2, double value, rt_tensor* out);
 rt_error rt_lerp(int mode, rt_tensor a, rt_tensor b, double w, rt_tensor* out);
 rt_error rt_cumsum(int mode, rt_tensor a, int64_t dim, rt_tensor* out);
 rt_error rt_softmax(int mode, rt_tensor a, int64_t dim, int log, rt_tensor* out);
