@@ -110,10 +110,17 @@ func (l *conv) params(p *paramList) {
 func (l *conv) apply(c *torch.Scope, m *UNet, x *torch.Tensor) *torch.Tensor {
 	w, b := m.p(c, l.key+".weight"), m.p(c, l.key+".bias")
 	o := torch.ConvOpts{Stride: l.stride, Padding: l.pad}
+	var out *torch.Tensor
 	if l.dims == 1 {
-		return c.Conv1d(x, w, b, o)
+		out = c.Conv1d(x, w, b, o)
+	} else {
+		out = c.Conv2d(x, w, b, o)
 	}
-	return c.Conv2d(x, w, b, o)
+	if d := m.loraDelta(c, l, x); d != nil {
+		// LoRA: W x + scale * B (A x)
+		return c.Add(out, c.To(d, out.DType()))
+	}
+	return out
 }
 
 func (l *conv) forward(c *torch.Scope, m *UNet, h *torch.Tensor, _ *timeEmb, _ *ForwardOpts) *torch.Tensor {

@@ -219,6 +219,7 @@ type UNet struct {
 	specs  paramList
 	scope  *torch.Scope
 	params map[string]*torch.Tensor
+	lora   *lora // nil without adapters
 }
 
 // newUNet makes an empty model (no tensors yet) for a valid config.
@@ -279,6 +280,10 @@ func (m *UNet) NumParams() int64 {
 func (m *UNet) Close() {
 	if m.scope != nil {
 		m.scope.Close()
+	}
+	if m.lora != nil {
+		m.lora.scope.Close()
+		m.lora = nil
 	}
 	m.params = map[string]*torch.Tensor{}
 }
