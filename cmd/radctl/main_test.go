@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/radinpaint/rad/torch"
 )
 
 // run executes radctl with args and returns its standard output.
@@ -48,5 +51,62 @@ func TestMasksCommand(t *testing.T) {
 	}
 	if _, err := run(t, "masks", "--kind", "stars", "--out", dir); err == nil {
 		t.Fatal("unknown kind accepted")
+	}
+}
+
+func TestForwardCommand(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.pt")
+	fx := "../../testdata/adm/"
+	for _, cfg := range [][]string{{"--config", fx + "pub_c.json"}, {"--model-flags", "--image_size 32 --num_channels 32 --num_res_blocks 2 --channel_mult 1,1,1,1 --attention_resolutions 16,8 --num_head_channels 32 --use_scale_shift_norm True --resblock_updown True --learn_sigma True --class_cond True"}} {
+		args := append([]string{"forward", "--model", fx + "pub_c.pt", "--input", fx + "pub_c.io.pt", "--output", out}, cfg...)
+		if o, err := run(t, args...); err != nil {
+			t.Fatalf("%v: %s", err, o)
+		}
+		s := torch.NewNoGradScope()
+		got, err := torch.LoadPT(s, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := torch.LoadPT(s, fx+"pub_c.io.pt")
+		d, _ := s.Max(s.Abs(s.Sub(got.Get("out"), ref.Get("out")))).Item()
+		if s.Err() != nil || d > 1e-5 {
+			t.Fatalf("forward output differs by %g (%v)", d, s.Err())
+		}
+		s.Close()
+	}
+	// a tau map: constant maps give the scalar output
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	ref, _ := torch.LoadPT(s, fx+"pub_a.io.pt")
+	tv, _ := ref.Get("t").Float64s()
+	tau := make([]float32, 2*32*32)
+	for i := range tau {
+		tau[i] = float32(tv[i/1024])
+	}
+	in := filepath.Join(dir, "in.pt")
+	if err := torch.SavePT(in, []string{"x", "tau"}, []*torch.Tensor{ref.Get("x"), torch.FromSlice(s, tau, 2, 1, 32, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := run(t, "forward", "--model", fx+"pub_a.pt", "--config", fx+"pub_a.json", "--input", in, "--output", out); err != nil {
+		t.Fatalf("%v: %s", err, o)
+	}
+	got, _ := torch.LoadPT(s, out)
+	if d, _ := s.Max(s.Abs(s.Sub(got.Get("out"), ref.Get("out")))).Item(); d > 1e-5 {
+		t.Fatalf("tau forward differs by %g", d)
+	}
+	// errors: wrong config, missing input, cuda:7
+	if _, err := run(t, "forward", "--model", fx+"pub_a.pt", "--config", fx+"pub_b.json", "--input", in, "--output", out); err == nil || !strings.Contains(err.Error(), "pub_a.pt") {
+		t.Fatalf("wrong config: %v", err)
+	}
+	if _, err := run(t, "forward", "--model", fx+"pub_a.pt", "--config", fx+"pub_a.json", "--input", dir+"/none.pt", "--output", out); err == nil {
+		t.Fatal("missing input accepted")
+	}
+	if _, err := run(t, "forward", "--model", fx+"pub_a.pt", "--config", fx+"pub_a.json", "--input", in, "--output", out, "--device", "cuda:7"); err == nil {
+		t.Fatal("cuda:7 accepted")
+	}
+	o, err := run(t, "inspect", "--model", fx+"pub_b.pt")
+	if err != nil || !strings.Contains(o, "1,239,747") {
+		t.Fatalf("inspect: %v\n%s", err, o)
 	}
 }
