@@ -1,0 +1,217 @@
+package infer
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"sync/atomic"
+	"time"
+
+	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/radmodel/diffusion"
+	"github.com/radinpaint/rad/torch"
+)
+
+// Inpainter holds a loaded model and inpaints images with it. It is safe
+// for concurrent use by many goroutines: each call works in its own scope
+// with its own generator, and the model's weights are only read.
+type Inpainter struct {
+	model *radmodel.UNet
+	den   Denoiser
+	base  *diffusion.Base
+	// TimestepOffset is the offset of the model's timestep map (from its
+	// adapter's metadata; 0 by default).
+	offset float64
+	calls  atomic.Int64
+}
+
+// Config describes the model an Inpainter serves.
+type Config struct {
+	Model *radmodel.UNet
+	// DiffusionSteps and NoiseSchedule describe the base chain the model
+	// was trained with (guided-diffusion: 1000, "linear").
+	DiffusionSteps int
+	NoiseSchedule  string
+	TimestepOffset float64
+}
+
+// New makes an Inpainter.
+func New(c Config) (*Inpainter, error) {
+	if c.Model == nil {
+		return nil, fmt.Errorf("inpainter: no model")
+	}
+	if c.DiffusionSteps == 0 {
+		c.DiffusionSteps = 1000
+	}
+	base, err := diffusion.NewNamedBase(c.NoiseSchedule, c.DiffusionSteps)
+	if err != nil {
+		return nil, fmt.Errorf("inpainter: %w", err)
+	}
+	return &Inpainter{model: c.Model, den: UNetDenoiser{Model: c.Model}, base: base, offset: c.TimestepOffset}, nil
+}
+
+// ModelCalls counts the model calls made through this Inpainter.
+func (ip *Inpainter) ModelCalls() int64 { return ip.calls.Load() }
+
+// Options of one Inpaint call.
+type Options struct {
+	Sampler Kind    // RAD (default), RADDDIM or RePaint
+	Steps   int     // respaced steps (default 100; RePaint: its Respacing)
+	Eta     float64 // DDIM eta
+	Seed    uint64
+	// Class is the label of a class-conditional model (ignored otherwise).
+	Class int
+	// InvertMask reads the mask with 255 = keep (RePaint's convention).
+	InvertMask bool
+	// SoftMask reads gray levels as partial-strength regeneration instead
+	// of thresholding at 128 (see the package documentation).
+	SoftMask bool
+	// ScalarEmbedding feeds the model the hole's scalar timestep instead
+	// of the per-pixel map (the paper's ablation; plain ADM).
+	ScalarEmbedding bool
+	RePaint         RePaintOpts
+	// Progress sees every model call.
+	Progress func(i, total int)
+}
+
+// Stats describe one call.
+type Stats struct {
+	ModelCalls   int64   `json:"model_calls"`
+	Seconds      float64 `json:"seconds"`
+	Steps        int     `json:"steps"`
+	Sampler      string  `json:"sampler"`
+	Device       string  `json:"device"`
+	Width        int     `json:"width"`
+	Height       int     `json:"height"`
+	ModelSize    int     `json:"model_size"`
+	HoleFraction float64 `json:"hole_fraction"`
+	Seed         uint64  `json:"seed"`
+	Resized      bool    `json:"resized"`
+}
+
+// Inpaint fills the hole of img given by mask (same size; 1 = hole, white
+// >= 128 unless InvertMask) and returns the result at img's size. Images of
+// another size than the model's are resized to it (Catmull-Rom; the mask by
+// the maximum over each pixel's footprint, so the hole only grows),
+// inpainted, resized back, and pasted into the original where the mask is
+// a hole: the known region is always the input's, byte for byte. A mask
+// without a hole returns the input with no model call; a mask that is all
+// hole is pure generation. ctx is checked between steps.
+func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Options) (*image.RGBA, *Stats, error) {
+	start := time.Now()
+	if img == nil || mask == nil {
+		return nil, nil, fmt.Errorf("inpaint: image and mask are required")
+	}
+	ib, mb := img.Bounds(), mask.Bounds()
+	if ib.Dx() != mb.Dx() || ib.Dy() != mb.Dy() {
+		return nil, nil, fmt.Errorf("inpaint: mask is %dx%d, image %dx%d (they must match)", mb.Dx(), mb.Dy(), ib.Dx(), ib.Dy())
+	}
+	if ib.Dx() < 1 || ib.Dy() < 1 {
+		return nil, nil, fmt.Errorf("inpaint: empty image")
+	}
+	cfg := ip.model.Config()
+	size := cfg.ImageSize
+	w, h := ib.Dx(), ib.Dy()
+	st := &Stats{Sampler: string(kindOr(o.Sampler)), Device: ip.model.Device().String(), Width: w, Height: h,
+		ModelSize: size, Seed: o.Seed, Resized: w != size || h != size}
+	orig := toRGBA(img)
+	if cfg.InChannels == 1 {
+		orig = grayOf(orig)
+	}
+	levels := maskLevels(mask, o.InvertMask, o.SoftMask)
+	var hole float64
+	for _, v := range levels {
+		hole += float64(v)
+	}
+	st.HoleFraction = hole / float64(len(levels))
+	if hole == 0 {
+		st.Seconds = time.Since(start).Seconds()
+		return orig, st, nil
+	}
+	x := rgbaToCHW(resizeRGBA(orig, size, size), cfg.InChannels)
+	m := resizeMask(levels, w, h, size, size)
+
+	s := torch.NewNoGradScope().SetInference(true)
+	defer s.Close()
+	dev := ip.model.Device()
+	x0 := torch.FromSliceOn(s, dev, x, 1, int64(cfg.InChannels), int64(size), int64(size))
+	mt := torch.FromSliceOn(s, dev, m, 1, 1, int64(size), int64(size))
+	var y *torch.Tensor
+	if cfg.NumClasses > 0 {
+		if o.Class < 0 || o.Class >= cfg.NumClasses {
+			return nil, nil, fmt.Errorf("inpaint: class %d outside 0..%d", o.Class, cfg.NumClasses-1)
+		}
+		y = torch.FromSliceOn(s, dev, []int64{int64(o.Class)})
+	}
+	if err := s.Err(); err != nil {
+		return nil, nil, err
+	}
+	out, calls, steps, err := ip.Sample(ctx, s, x0, mt, y, o)
+	st.ModelCalls, st.Steps = calls, steps
+	if err != nil {
+		return nil, nil, err
+	}
+	gen, err := tensorImage(out, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	gen = resizeRGBA(gen, w, h)
+	res := composite(orig, gen, levels)
+	st.Seconds = time.Since(start).Seconds()
+	return res, st, nil
+}
+
+func kindOr(k Kind) Kind {
+	if k == "" {
+		return RAD
+	}
+	return k
+}
+
+// Sample runs the chosen sampler on tensors: x0 [B,C,H,W] in [-1, 1] and
+// m [B,1,H,W] (1 = hole) on the model's device, y the labels or nil. It
+// returns the result (owned by s), the model calls and the steps.
+func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options) (*torch.Tensor, int64, int, error) {
+	steps := o.Steps
+	if steps == 0 {
+		steps = 100
+	}
+	if steps < 1 || steps > ip.base.N() {
+		return nil, 0, 0, fmt.Errorf("inpaint: %d steps: the base chain has %d (use 1..%d)", steps, ip.base.N(), ip.base.N())
+	}
+	g := torch.NewGenerator(o.Seed)
+	defer g.Close()
+	var calls atomic.Int64
+	so := sampleOptions(y, &calls, o.Progress)
+	defer func() { ip.calls.Add(calls.Load()) }()
+	switch kindOr(o.Sampler) {
+	case RAD, RADDDIM:
+		p, err := NewProcess(ip.base, fmt.Sprint(steps), ip.offset)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		p.DDIM, p.Eta = o.Sampler == RADDDIM, o.Eta
+		p.Spatial = !o.ScalarEmbedding
+		out, err := p.Sample(ctx, s, ip.den, x0, m, g, so)
+		return out, calls.Load(), p.Steps(), err
+	case RePaint:
+		ro := o.RePaint
+		if ro.Respacing == "" {
+			ro = DefaultRePaint
+			if o.Steps != 0 {
+				ro.Respacing = fmt.Sprint(o.Steps)
+			}
+		}
+		out, err := RePaintSample(ctx, s, ip.den, x0, m, ip.base, ro, g, so)
+		return out, calls.Load(), int(calls.Load()), err
+	}
+	return nil, 0, 0, fmt.Errorf("inpaint: unknown sampler %q (want rad, rad-ddim or repaint)", o.Sampler)
+}
+
+func sampleOptions(y *torch.Tensor, calls *atomic.Int64, progress func(i, total int)) SampleOptions {
+	so := SampleOptions{Y: y, Calls: calls}
+	if progress != nil {
+		so.Callback = func(i, total int, _, _ *torch.Tensor) { progress(i, total) }
+	}
+	return so
+}

@@ -1,0 +1,189 @@
+package infer
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/radinpaint/rad/radmodel/diffusion"
+	"github.com/radinpaint/rad/torch"
+)
+
+// Kind names a sampler.
+type Kind string
+
+const (
+	// RAD is RAD's ancestral (DDPM) sampler: the default.
+	RAD Kind = "rad"
+	// RADDDIM is RAD with DDIM steps (Eta configurable).
+	RADDDIM Kind = "rad-ddim"
+	// RePaint is the RePaint baseline on the scalar embedding.
+	RePaint Kind = "repaint"
+)
+
+// Process is RAD's reverse process over a respaced chain: phase 1 of the
+// per-pixel schedule, run from its last step down to 0.
+type Process struct {
+	Schedule *diffusion.Schedule
+	Mapper   *diffusion.TimestepMapper
+	// Spatial feeds the model the per-pixel timestep map (RAD's spatial
+	// noise embedding); otherwise the scalar timestep of the hole (the
+	// paper's ablation "Cfg. 2", and plain ADM when m = 1).
+	Spatial bool
+	// DDIM takes DDIM steps with the given Eta instead of ancestral ones.
+	DDIM bool
+	Eta  float64
+	// NoClip leaves x0 predictions unclipped (guided-diffusion's
+	// clip_denoised=False).
+	NoClip bool
+}
+
+// NewProcess makes the process of `steps` respaced steps (guided-diffusion's
+// space_timesteps; "100", "ddim50", "10,20,..." also accepted through
+// Respacing) over an unspaced base chain, with the timestep offset of the
+// model's metadata.
+func NewProcess(base *diffusion.Base, respacing string, offset float64) (*Process, error) {
+	if base.Original != base {
+		return nil, fmt.Errorf("process: the base chain must be unspaced")
+	}
+	r, err := base.Respace(respacing)
+	if err != nil {
+		return nil, fmt.Errorf("respacing %q of a %d-step chain: %w", respacing, base.N(), err)
+	}
+	return &Process{Schedule: diffusion.NewSchedule(r), Mapper: diffusion.NewTimestepMapper(base, offset), Spatial: true}, nil
+}
+
+// Steps is the number of model calls of one run.
+func (p *Process) Steps() int { return p.Schedule.N() }
+
+// SampleOptions of a sampling run.
+type SampleOptions struct {
+	// Y is the class label [B] for class-conditional models, or nil.
+	Y *torch.Tensor
+	// Callback sees every step (i counts 1..total) with the current sample
+	// and prediction of x0 (both owned by the sampler: copy to keep).
+	Callback func(i, total int, x, predX0 *torch.Tensor)
+	// Calls, if set, is incremented at every model call.
+	Calls *atomic.Int64
+}
+
+func uniform(k, b int) []int {
+	out := make([]int, b)
+	for i := range out {
+		out[i] = k
+	}
+	return out
+}
+
+// Step is one reverse step at respaced step k (0..N-1) for the whole batch:
+// the model is called once on x and the sample at step k-1 is returned,
+// with the prediction of x0. noise is the step's Gaussian draw.
+func (p *Process) Step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int, noise *torch.Tensor, o SampleOptions) (next, predX0 *torch.Tensor, err error) {
+	b := int(x.Size(0))
+	lv, err := p.Schedule.Levels(s, uniform(k, b), m)
+	if err != nil {
+		return nil, nil, err
+	}
+	post := p.Schedule.PosteriorOf(s, lv, m)
+	var ts Timesteps
+	if p.Spatial {
+		ts.Map = p.Mapper.Map(s, lv.Bbar)
+	} else {
+		t := make([]float32, b)
+		for i := range t {
+			t[i] = float32(p.Schedule.Base.TimestepMap[k])
+		}
+		ts.Scalar = torch.FromSliceOn(s, x.Device(), t)
+	}
+	out := model.Predict(s, x, ts, o.Y)
+	if o.Calls != nil {
+		o.Calls.Add(1)
+	}
+	if err := s.Err(); err != nil {
+		return nil, nil, fmt.Errorf("model at step %d: %w", k, err)
+	}
+	pr := p.Schedule.PMeanVariance(s, lv, post, x, out, model.LearnSigma(), !p.NoClip)
+	if p.DDIM {
+		next = diffusion.DDIMStep(s, lv, pr, x, noise, p.Eta)
+	} else {
+		next = diffusion.AncestralStep(s, lv, pr, x, noise)
+	}
+	return next, pr.PredX0, s.Err()
+}
+
+// Start is the sample the reverse process starts from, at the top of phase
+// 1: hole pixels (m = 1) are pure noise eps, known pixels (m = 0) are x0
+// exactly, and gray pixels sqrt(A) x0 + sqrt(1 - A) eps at their own level.
+func (p *Process) Start(s *torch.Scope, x0, m, eps *torch.Tensor) (*torch.Tensor, error) {
+	b := int(x0.Size(0))
+	lv, err := p.Schedule.Levels(s, uniform(p.Schedule.N()-1, b), m)
+	if err != nil {
+		return nil, err
+	}
+	hole := s.Expand(s.GeScalar(m, 1), x0.Shape()...)
+	known := s.Expand(s.LeScalar(m, 0), x0.Shape()...)
+	// never read the content under a hole
+	clean := s.Where(hole, s.ZerosLike(x0), x0)
+	gray := diffusion.QSample(s, lv, clean, eps)
+	x := s.Where(hole, eps, s.Where(known, x0, gray))
+	return x, s.Err()
+}
+
+// checkInputs validates the known image and mask of a run.
+func checkInputs(x0, m *torch.Tensor) error {
+	if !x0.Valid() || x0.Dim() != 4 {
+		return fmt.Errorf("image must be [B,C,H,W], got %v", shapeOf(x0))
+	}
+	if !m.Valid() || m.Dim() != 4 || m.Size(1) != 1 || m.Size(0) != x0.Size(0) || m.Size(2) != x0.Size(2) || m.Size(3) != x0.Size(3) {
+		return fmt.Errorf("mask must be [B,1,H,W] = [%d,1,%d,%d], got %v", x0.Size(0), x0.Size(2), x0.Size(3), shapeOf(m))
+	}
+	return nil
+}
+
+func shapeOf(t *torch.Tensor) any {
+	if !t.Valid() {
+		return "nil"
+	}
+	return t.Shape()
+}
+
+// Sample runs the reverse process from the top of phase 1 to 0: RAD
+// inpainting of x0 [B,C,H,W] (in [-1, 1]) under mask m [B,1,H,W] (1 =
+// hole). It makes exactly p.Steps() model calls, checks ctx between steps,
+// and returns the result in s, known pixels bit-for-bit equal to x0.
+func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *torch.Tensor, g *torch.Generator, o SampleOptions) (*torch.Tensor, error) {
+	if err := checkInputs(x0, m); err != nil {
+		return nil, err
+	}
+	w := s.Child()
+	defer w.Close()
+	eps := w.Randn(g, x0.DType(), x0.Device(), x0.Shape()...)
+	x, err := p.Start(w, x0, m, eps)
+	if err != nil {
+		return nil, err
+	}
+	n := p.Schedule.N()
+	for k := n - 1; k >= 0; k-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		st := w.Child()
+		noise := st.Randn(g, x0.DType(), x0.Device(), x0.Shape()...)
+		next, pred, err := p.Step(st, model, x, m, k, noise, o)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		if o.Callback != nil {
+			o.Callback(n-k, n, next, pred)
+		}
+		st.Keep(next) // moves to w
+		st.Close()
+		x = next
+	}
+	// known pixels are exactly the input (they never moved; this also
+	// holds for -0.0)
+	known := s.Expand(s.LeScalar(m, 0), x0.Shape()...)
+	out := s.Where(known, x0, s.Adopt(x))
+	return out, s.Err()
+}

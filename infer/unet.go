@@ -1,0 +1,26 @@
+package infer
+
+import (
+	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/torch"
+)
+
+// UNetDenoiser runs a radmodel.UNet: a timestep map goes through RAD's
+// spatial noise embedding, scalar timesteps through ADM's own.
+type UNetDenoiser struct {
+	Model *radmodel.UNet
+}
+
+// Predict implements Denoiser.
+func (d UNetDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *torch.Tensor) *torch.Tensor {
+	if t.Map != nil {
+		return d.Model.Forward(s, x, t.Map, y)
+	}
+	return d.Model.Forward(s, x, t.Scalar, y)
+}
+
+// LearnSigma implements Denoiser.
+func (d UNetDenoiser) LearnSigma() bool {
+	c := d.Model.Config()
+	return c.OutChannels == 2*c.InChannels
+}
