@@ -105,3 +105,17 @@ func TestInferCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchCommand(t *testing.T) {
+	o, err := run(t, "bench", "--steps", "4", "--repaint-respacing", "8", "--repaint-jump-length", "2", "--repaint-jump-n-sample", "2", "--forwards", "2", "--json")
+	if err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	var r benchReport
+	if err := json.Unmarshal([]byte(o), &r); err != nil {
+		t.Fatalf("%v: %s", err, o)
+	}
+	if len(r.Rows) != 2 || r.Rows[0].ModelCalls != 4 || r.Rows[1].ModelCalls != 14 || r.WallRatio <= 0 || r.ScalarMs <= 0 {
+		t.Fatalf("bench report %+v", r)
+	}
+}
