@@ -1,0 +1,319 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/radmodel/diffusion"
+	"github.com/radinpaint/rad/torch"
+)
+
+// Objective is what a run trains and how.
+type Objective string
+
+const (
+	// RADLoRA fine-tunes a frozen base with LoRA adapters plus its
+	// time-embedding layers on RAD's hybrid loss, the model seeing the
+	// per-pixel timestep map (the paper's setup). The default.
+	RADLoRA Objective = "rad-lora"
+	// RADFull trains every weight on RAD's loss, from a base checkpoint or
+	// from random init.
+	RADFull Objective = "rad-full"
+	// ADM is plain guided-diffusion training of every weight: scalar
+	// timestep t ~ U{0..N-1}, no mask (m = 1 everywhere), hybrid loss with
+	// lambda_vlb = 1 and the MSE over all pixels. It makes a base model
+	// where no released checkpoint can be had.
+	ADM Objective = "adm"
+)
+
+// Objectives lists the objectives.
+var Objectives = []Objective{RADLoRA, RADFull, ADM}
+
+// ParseObjective checks an objective name ("" is RADLoRA).
+func ParseObjective(s string) (Objective, error) {
+	if s == "" {
+		return RADLoRA, nil
+	}
+	for _, o := range Objectives {
+		if string(o) == s {
+			return o, nil
+		}
+	}
+	return "", fmt.Errorf("unknown objective %q (want rad-lora, rad-full or adm)", s)
+}
+
+// PreviewFunc inpaints x0 [B,C,H,W] (in [-1, 1]) under mask [B,1,H,W]
+// (1 = hole) with model m in scope s (no grad) and returns the result
+// [B,C,H,W] in s. The trainer calls it for the sample grids with the
+// current (EMA) weights swapped in; it must be deterministic and must not
+// keep m. The sampler lives in package infer, which train does not import:
+// radctl fills this in.
+type PreviewFunc func(ctx context.Context, s *torch.Scope, m *radmodel.UNet, x0, mask *torch.Tensor) (*torch.Tensor, error)
+
+// Config is a training run. Start from DefaultConfig. The fields with
+// JSON tags are saved in every checkpoint; on resume the saved values of
+// the fields that change the computation are used (see Run).
+type Config struct {
+	// Objective: RADLoRA, RADFull or ADM.
+	Objective Objective `json:"objective"`
+	// Base is the checkpoint to start from (any format radmodel.Load
+	// reads). Required for RADLoRA; empty for RADFull and ADM means random
+	// init (guided-diffusion's: the zero_module layers start at zero).
+	Base string `json:"base,omitempty"`
+	// BaseSHA256 is filled in by Run (the base file's hash).
+	BaseSHA256 string `json:"base_sha256,omitempty"`
+	// Model is the UNet config (of the base, or of the new model).
+	Model radmodel.Config `json:"model"`
+	// DiffusionSteps and NoiseSchedule give the base chain (guided-
+	// diffusion's diffusion_steps and noise_schedule).
+	DiffusionSteps int    `json:"diffusion_steps"`
+	NoiseSchedule  string `json:"noise_schedule"`
+
+	// Data is a folder of PNG/JPEG images or an IDX file (train/data.Open).
+	Data string `json:"data"`
+	// Out is the output folder (created if missing).
+	Out string `json:"out"`
+	// Steps is the number of optimizer steps of the whole run.
+	Steps int `json:"steps"`
+	// BatchSize is the micro-batch; Accum micro-batches make one step.
+	BatchSize int `json:"batch_size"`
+	Accum     int `json:"accum"`
+	// Workers decode images (0 = GOMAXPROCS); it does not change results.
+	Workers int `json:"-"`
+	// RandomCrop crops at a random place instead of the centre; NoFlip
+	// turns off the random left-right mirror.
+	RandomCrop bool `json:"random_crop,omitempty"`
+	NoFlip     bool `json:"no_flip,omitempty"`
+
+	// LR, WeightDecay: AdamW's (betas 0.9/0.999, eps 1e-8).
+	LR          float64 `json:"lr"`
+	WeightDecay float64 `json:"weight_decay"`
+	// GradClip is the global gradient norm bound (<= 0: no clipping).
+	GradClip float64 `json:"grad_clip"`
+	// EMA is the decay of the exponential moving average of the trained
+	// weights; 0 turns it off.
+	EMA float64 `json:"ema"`
+	// LambdaVLB weighs the VLB term of RAD's hybrid loss (0 = MSE only).
+	// ADM always uses 1.
+	LambdaVLB float64 `json:"lambda_vlb"`
+	// LoRARank and LoRAAlpha size the adapters (RADLoRA).
+	LoRARank  int     `json:"lora_rank,omitempty"`
+	LoRAAlpha float64 `json:"lora_alpha,omitempty"`
+	// TimestepOffset is added to the timestep map (DESIGN §2; recorded in
+	// the adapter's metadata).
+	TimestepOffset float64 `json:"timestep_offset"`
+	// Seed fixes every random choice: adapter init, random model init,
+	// timesteps, noise, dropout, data order, crops, flips and masks.
+	Seed uint64 `json:"seed"`
+	// Device is "cpu", "cuda" or "cuda:N". On CUDA the forward runs under
+	// bfloat16 autocast unless NoAutocast; losses are float32.
+	Device     string `json:"device"`
+	NoAutocast bool   `json:"no_autocast,omitempty"`
+
+	// SaveEvery writes a checkpoint every that many steps (0: only at the
+	// end); Keep is how many checkpoints stay (older ones are removed).
+	SaveEvery int `json:"save_every"`
+	Keep      int `json:"keep"`
+	// SampleEvery writes a sample grid every that many steps and at the
+	// end (0: never); PreviewImages is its number of rows.
+	SampleEvery   int `json:"sample_every"`
+	PreviewImages int `json:"preview_images"`
+	// PlotLinear draws the loss curve on a linear axis (default: log).
+	PlotLinear bool `json:"plot_linear,omitempty"`
+	// MaxNonFinite consecutive steps with a NaN or Inf loss or gradient
+	// stop the run (each is skipped: no update).
+	MaxNonFinite int `json:"max_nonfinite"`
+
+	// Resume is a checkpoint file to continue from, "latest" (the newest
+	// checkpoint in Out, which must exist) or "auto" (the newest if any,
+	// else a fresh run). Empty starts fresh and refuses an Out that
+	// already holds checkpoints.
+	Resume string `json:"-"`
+	// Preview makes the sample grids (nil: none).
+	Preview PreviewFunc `json:"-"`
+	// Progress receives a progress line (nil: os.Stderr when it is a
+	// terminal, else nothing).
+	Progress io.Writer `json:"-"`
+	// Logf receives notes (resume, skipped files, ...); nil discards them.
+	Logf func(format string, args ...any) `json:"-"`
+}
+
+// DefaultConfig is the paper's and the authors' training setup: rad-lora
+// with rank/alpha 16/16, AdamW lr 1e-4 and weight decay 1e-2, gradient
+// clipping at 1, EMA 0.999, lambda_vlb 1e-3, batch 16, checkpoints every
+// 1000 steps keeping 3, 5 non-finite steps in a row stop the run.
+func DefaultConfig() Config {
+	return Config{
+		Objective:      RADLoRA,
+		DiffusionSteps: 1000,
+		NoiseSchedule:  "linear",
+		Steps:          1000,
+		BatchSize:      16,
+		Accum:          1,
+		LR:             torch.DefaultAdamW.LR,
+		WeightDecay:    torch.DefaultAdamW.WeightDecay,
+		GradClip:       1,
+		EMA:            0.999,
+		LambdaVLB:      diffusion.DefaultLambdaVLB,
+		LoRARank:       radmodel.DefaultLoRA.Rank,
+		LoRAAlpha:      radmodel.DefaultLoRA.Alpha,
+		Device:         "cpu",
+		SaveEvery:      1000,
+		Keep:           3,
+		SampleEvery:    1000,
+		PreviewImages:  4,
+		MaxNonFinite:   5,
+	}
+}
+
+// normalize fills the few zero values that have an obvious meaning and
+// checks the rest.
+func (c *Config) normalize() error {
+	var err error
+	if c.Objective, err = ParseObjective(string(c.Objective)); err != nil {
+		return err
+	}
+	if c.DiffusionSteps == 0 {
+		c.DiffusionSteps = 1000
+	}
+	if c.NoiseSchedule == "" {
+		c.NoiseSchedule = "linear"
+	}
+	if c.Accum < 1 {
+		c.Accum = 1
+	}
+	if c.Keep == 0 {
+		c.Keep = 3
+	}
+	if c.MaxNonFinite <= 0 {
+		c.MaxNonFinite = 5
+	}
+	if c.Device == "" {
+		c.Device = "cpu"
+	}
+	if c.Objective == RADLoRA {
+		if c.LoRARank == 0 {
+			c.LoRARank = radmodel.DefaultLoRA.Rank
+		}
+		if c.LoRAAlpha == 0 {
+			c.LoRAAlpha = float64(c.LoRARank)
+		}
+	} else {
+		c.LoRARank, c.LoRAAlpha = 0, 0
+	}
+	if c.PreviewImages <= 0 {
+		c.PreviewImages = 4
+	}
+	bad := func(f string, a ...any) error { return fmt.Errorf("train: "+f, a...) }
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case c.Objective == RADLoRA && c.Base == "":
+		return bad("objective rad-lora needs a base checkpoint")
+	case c.Data == "":
+		return bad("no training data given")
+	case c.Out == "":
+		return bad("no output folder given")
+	case c.Steps < 1:
+		return bad("steps %d, want >= 1", c.Steps)
+	case c.BatchSize < 1:
+		return bad("batch size %d, want >= 1", c.BatchSize)
+	case !(c.LR > 0) || !finite(c.LR):
+		return bad("learning rate %g, want > 0", c.LR)
+	case !(c.WeightDecay >= 0) || !finite(c.WeightDecay):
+		return bad("weight decay %g, want >= 0", c.WeightDecay)
+	case !finite(c.GradClip):
+		return bad("gradient clip %g", c.GradClip)
+	case !(c.EMA >= 0 && c.EMA < 1):
+		return bad("EMA decay %g, want 0 (off) or in (0, 1)", c.EMA)
+	case !(c.LambdaVLB >= 0) || !finite(c.LambdaVLB):
+		return bad("lambda_vlb %g, want >= 0", c.LambdaVLB)
+	case c.LoRARank < 0 || c.LoRAAlpha < 0:
+		return bad("LoRA rank %d and alpha %g must be positive", c.LoRARank, c.LoRAAlpha)
+	case !finite(c.TimestepOffset):
+		return bad("timestep offset %g", c.TimestepOffset)
+	case c.SaveEvery < 0 || c.SampleEvery < 0:
+		return bad("save-every %d and sample-every %d must be >= 0", c.SaveEvery, c.SampleEvery)
+	case c.DiffusionSteps < 2:
+		return bad("diffusion steps %d, want >= 2", c.DiffusionSteps)
+	}
+	if err := c.Model.Validate(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if c.Model.InChannels != 1 && c.Model.InChannels != 3 {
+		return bad("the model has %d input channels; training data is gray (1) or RGB (3)", c.Model.InChannels)
+	}
+	if c.Model.OutChannels != c.Model.InChannels && c.Model.OutChannels != 2*c.Model.InChannels {
+		return bad("the model has %d output channels for %d input channels (want eps, or eps and variance)",
+			c.Model.OutChannels, c.Model.InChannels)
+	}
+	return nil
+}
+
+// learnSigma reports whether the model predicts the variance too.
+func (c *Config) learnSigma() bool { return c.Model.OutChannels == 2*c.Model.InChannels }
+
+// lambda is the VLB weight the objective uses.
+func (c *Config) lambda() float64 {
+	if c.Objective == ADM {
+		return 1
+	}
+	return c.LambdaVLB
+}
+
+// JSON is the config as saved in checkpoints.
+func (c *Config) JSON() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// mathFields are the saved fields that change the computation: on resume
+// they come from the checkpoint.
+func (c *Config) adoptSaved(saved Config) []string {
+	var notes []string
+	diff := func(name string, a, b any) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			notes = append(notes, fmt.Sprintf("%s %v (saved) instead of %v", name, b, a))
+		}
+	}
+	diff("objective", c.Objective, saved.Objective)
+	diff("model", c.Model.Short(), saved.Model.Short())
+	diff("lr", c.LR, saved.LR)
+	diff("weight decay", c.WeightDecay, saved.WeightDecay)
+	diff("grad clip", c.GradClip, saved.GradClip)
+	diff("ema", c.EMA, saved.EMA)
+	diff("lambda_vlb", c.LambdaVLB, saved.LambdaVLB)
+	diff("batch size", c.BatchSize, saved.BatchSize)
+	diff("accum", c.Accum, saved.Accum)
+	diff("seed", c.Seed, saved.Seed)
+	diff("timestep offset", c.TimestepOffset, saved.TimestepOffset)
+	diff("lora", fmt.Sprint(c.LoRARank, c.LoRAAlpha), fmt.Sprint(saved.LoRARank, saved.LoRAAlpha))
+	diff("diffusion", fmt.Sprint(c.DiffusionSteps, c.NoiseSchedule), fmt.Sprint(saved.DiffusionSteps, saved.NoiseSchedule))
+	diff("crop/flip", fmt.Sprint(c.RandomCrop, c.NoFlip), fmt.Sprint(saved.RandomCrop, saved.NoFlip))
+	diff("autocast off", c.NoAutocast, saved.NoAutocast)
+	c.Objective, c.Model, c.LR, c.WeightDecay, c.GradClip = saved.Objective, saved.Model, saved.LR, saved.WeightDecay, saved.GradClip
+	c.EMA, c.LambdaVLB, c.BatchSize, c.Accum, c.Seed = saved.EMA, saved.LambdaVLB, saved.BatchSize, saved.Accum, saved.Seed
+	c.TimestepOffset, c.LoRARank, c.LoRAAlpha = saved.TimestepOffset, saved.LoRARank, saved.LoRAAlpha
+	c.DiffusionSteps, c.NoiseSchedule, c.RandomCrop, c.NoFlip = saved.DiffusionSteps, saved.NoiseSchedule, saved.RandomCrop, saved.NoFlip
+	c.NoAutocast = saved.NoAutocast
+	if c.Base == "" {
+		c.Base = saved.Base
+	}
+	c.BaseSHA256 = saved.BaseSHA256
+	return notes
+}
+
+// Differences lists the computation-changing fields where c differs from
+// saved (what a resume would ignore), as "name: mine vs saved".
+func (c Config) Differences(saved Config) []string {
+	notes := c.adoptSaved(saved)
+	out := make([]string, len(notes))
+	copy(out, notes)
+	return out
+}
+
+func joinNotes(v []string) string { return strings.Join(v, "; ") }
