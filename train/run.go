@@ -11,8 +11,8 @@ import (
 
 	"github.com/radinpaint/rad/internal/atomicfile"
 	"github.com/radinpaint/rad/radmodel"
-	"github.com/radinpaint/rad/train/data"
 	"github.com/radinpaint/rad/torch"
+	"github.com/radinpaint/rad/train/data"
 )
 
 // Files a run writes into its output folder.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
-	"github.com/radinpaint/rad/train/data"
 	"github.com/radinpaint/rad/torch"
+	"github.com/radinpaint/rad/train/data"
 )
 
 // subSeed derives an independent seed for one random stream of a run.
