@@ -7,6 +7,9 @@ import "github.com/radinpaint/rad/torch"
 // Exactly one is set.
 type Timesteps struct {
 	Scalar, Map *torch.Tensor
+	// Levels lists every distinct value of Map when the sampler knows
+	// them (binary masks), so the model need not search for them.
+	Levels []float64
 }
 
 // Denoiser is the network a sampler calls.

@@ -80,9 +80,11 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 	ones := w.OnesLike(m) // plain ADM: every pixel follows the chain
 	keep := w.To(w.RSubScalar(1, m), x0.DType())
 	gt := w.Where(w.Expand(w.GeScalar(m, 1), x0.Shape()...), w.ZerosLike(x0), x0) // never read under holes
-	x := w.Randn(g, x0.DType(), x0.Device(), x0.Shape()...)
 	times := JumpSchedule(chain.N(), ro.JumpLength, ro.JumpNSample)
 	total := RePaintCalls(chain.N(), ro.JumpLength, ro.JumpNSample)
+	// one draw to start, two per reverse step, one per step back
+	noise := newNoiseSource(w, g, x0, 1+2*total+(len(times)-1-total))
+	x := noise.draw(w)
 	calls := 0
 	for i := 0; i+1 < len(times); i++ {
 		if err := ctx.Err(); err != nil {
@@ -94,12 +96,10 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 		if tCur < tLast {
 			if calls > 0 {
 				// known region at the noise level of tLast
-				noised := st.Add(st.MulScalar(gt, sqrt(abar[tLast])),
-					st.MulScalar(st.Randn(g, x0.DType(), x0.Device(), x0.Shape()...), sqrt(1-abar[tLast])))
+				noised := st.Add(st.MulScalar(gt, sqrt(abar[tLast])), st.MulScalar(noise.draw(st), sqrt(1-abar[tLast])))
 				x = st.Add(st.Mul(keep, noised), st.Mul(st.RSubScalar(1, keep), x))
 			}
-			noise := st.Randn(g, x0.DType(), x0.Device(), x0.Shape()...)
-			next, pred, err = p.Step(st, model, x, ones, tLast, noise, o)
+			next, pred, err = p.Step(st, model, x, ones, tLast, noise.draw(st), o)
 			if err != nil {
 				st.Close()
 				return nil, err
@@ -111,8 +111,7 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 		} else {
 			// back in time: x_{t+1} ~ q(x_{t+1} | x_t)
 			beta := chain.Betas[tLast+1]
-			next = st.Add(st.MulScalar(x, sqrt(1-beta)),
-				st.MulScalar(st.Randn(g, x0.DType(), x0.Device(), x0.Shape()...), sqrt(beta)))
+			next = st.Add(st.MulScalar(x, sqrt(1-beta)), st.MulScalar(noise.draw(st), sqrt(beta)))
 		}
 		if err := st.Err(); err != nil {
 			st.Close()

@@ -79,6 +79,11 @@ func uniform(k, b int) []int {
 // the model is called once on x and the sample at step k-1 is returned,
 // with the prediction of x0. noise is the step's Gaussian draw.
 func (p *Process) Step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int, noise *torch.Tensor, o SampleOptions) (next, predX0 *torch.Tensor, err error) {
+	return p.step(s, model, x, m, k, noise, o, nil)
+}
+
+// step is Step with what a run computed once (nil for a lone step).
+func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int, noise *torch.Tensor, o SampleOptions, r *run) (next, predX0 *torch.Tensor, err error) {
 	b := int(x.Size(0))
 	lv, err := p.Schedule.Levels(s, uniform(k, b), m)
 	if err != nil {
@@ -86,14 +91,23 @@ func (p *Process) Step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 	}
 	post := p.Schedule.PosteriorOf(s, lv, m)
 	var ts Timesteps
-	if p.Spatial {
+	switch {
+	case p.Spatial && r != nil && r.hole != nil:
+		// binary mask: hole pixels sit exactly at the chain's step k,
+		// known ones at -1; the two levels are known, so the model need not
+		// search for them
+		hole := float64(p.Schedule.Base.TimestepMap[k]) + p.Mapper.Offset
+		known := -1 + p.Mapper.Offset
+		dev := x.Device()
+		ts.Map = s.Where(r.hole, s.Full(hole, torch.Float32, dev), s.Full(known, torch.Float32, dev))
+		ts.Levels = []float64{known, hole}
+	case p.Spatial && r != nil:
+		ts.Map = p.Mapper.MapWith(s, r.table, lv.Bbar)
+	case p.Spatial:
 		ts.Map = p.Mapper.Map(s, lv.Bbar)
-	} else {
-		t := make([]float32, b)
-		for i := range t {
-			t[i] = float32(p.Schedule.Base.TimestepMap[k])
-		}
-		ts.Scalar = torch.FromSliceOn(s, x.Device(), t)
+	default:
+		// a fill on the device: no host-to-device copy per step
+		ts.Scalar = s.Full(float64(p.Schedule.Base.TimestepMap[k]), torch.Float32, x.Device(), int64(b))
 	}
 	out := model.Predict(s, x, ts, o.Y)
 	if o.Calls != nil {
@@ -157,19 +171,22 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 	}
 	w := s.Child()
 	defer w.Close()
-	eps := w.Randn(g, x0.DType(), x0.Device(), x0.Shape()...)
-	x, err := p.Start(w, x0, m, eps)
+	n := p.Schedule.N()
+	r, err := p.prepare(w, x0, m, g, n+1)
 	if err != nil {
 		return nil, err
 	}
-	n := p.Schedule.N()
+	x, err := p.Start(w, x0, m, r.noise.draw(w))
+	if err != nil {
+		return nil, err
+	}
 	for k := n - 1; k >= 0; k-- {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		st := w.Child()
-		noise := st.Randn(g, x0.DType(), x0.Device(), x0.Shape()...)
-		next, pred, err := p.Step(st, model, x, m, k, noise, o)
+		noise := r.noise.draw(st)
+		next, pred, err := p.step(st, model, x, m, k, noise, o, r)
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -186,4 +203,72 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 	known := s.Expand(s.LeScalar(m, 0), x0.Shape()...)
 	out := s.Where(known, x0, s.Adopt(x))
 	return out, s.Err()
+}
+
+// run holds what a sampling run computes once.
+type run struct {
+	hole  *torch.Tensor // m >= 0.5 (bool) when the mask is binary, else nil
+	table *torch.Tensor // the timestep mapper's table on the device
+	noise *noiseSource
+}
+
+// prepare looks at the mask once (binary or not) and sets up the noise
+// for `draws` draws of x0's shape.
+func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generator, draws int) (*run, error) {
+	r := &run{noise: newNoiseSource(s, g, x0, draws)}
+	binary, err := s.All(s.LogicalOr(s.EqScalar(m, 0), s.EqScalar(m, 1))).Item()
+	if err != nil {
+		return nil, err
+	}
+	if binary == 1 {
+		r.hole = s.GeScalar(m, 0.5)
+	} else if p.Spatial {
+		r.table = p.Mapper.Table(s, x0.Device())
+	}
+	return r, s.Err()
+}
+
+// noiseSource draws the Gaussian noise of a run from the CPU generator in
+// chunks of several draws, each moved to the device in one copy (a copy
+// from the host synchronises a CUDA stream; one per step would stall it).
+// The numbers depend only on the seed, not on the device.
+type noiseSource struct {
+	scope     *torch.Scope
+	g         *torch.Generator
+	dt        torch.DType
+	dev       torch.Device
+	shape     []int64
+	left      int // draws still to make
+	buf       *torch.Tensor
+	next, cap int
+}
+
+// maxNoiseChunk bounds a chunk's size in bytes.
+const maxNoiseChunk = 64 << 20
+
+func newNoiseSource(s *torch.Scope, g *torch.Generator, like *torch.Tensor, draws int) *noiseSource {
+	return &noiseSource{scope: s, g: g, dt: like.DType(), dev: like.Device(), shape: like.Shape(), left: draws}
+}
+
+// draw returns the next draw (a view owned by s).
+func (n *noiseSource) draw(s *torch.Scope) *torch.Tensor {
+	if n.buf == nil || n.next == n.cap {
+		n.buf.Free()
+		per := int64(n.dt.Size())
+		for _, d := range n.shape {
+			per *= d
+		}
+		n.cap = int(max(1, min(int64(max(n.left, 1)), maxNoiseChunk/max(per, 1))))
+		cpu := n.scope.Randn(n.g, n.dt, torch.CPU, append([]int64{int64(n.cap)}, n.shape...)...)
+		n.buf = cpu
+		if n.dev != torch.CPU {
+			n.buf = n.scope.ToDevice(cpu, n.dev, n.dt)
+			cpu.Free()
+		}
+		n.next = 0
+		n.left -= n.cap
+	}
+	v := s.Select(n.buf, 0, int64(n.next))
+	n.next++
+	return v
 }

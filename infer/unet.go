@@ -14,7 +14,7 @@ type UNetDenoiser struct {
 // Predict implements Denoiser.
 func (d UNetDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *torch.Tensor) *torch.Tensor {
 	if t.Map != nil {
-		return d.Model.Forward(s, x, t.Map, y)
+		return d.Model.ForwardWith(s, x, t.Map, y, radmodel.ForwardOpts{TauLevels: t.Levels})
 	}
 	return d.Model.Forward(s, x, t.Scalar, y)
 }

@@ -84,7 +84,7 @@ func benchSpatialOverhead(bm *testing.B, cfg Config, size, b int64, plain bool) 
 			c := s.Child()
 			start := time.Now()
 			if spatial {
-				m.ForwardWith(c, x, tau, nil, ForwardOpts{PlainSpatial: plain})
+				m.ForwardWith(c, x, tau, nil, ForwardOpts{PlainSpatial: plain, TauLevels: []float64{-1, 500}})
 			} else {
 				m.Forward(c, x, t, nil)
 			}

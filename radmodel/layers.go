@@ -407,6 +407,10 @@ func (t *embTerms) add(c *torch.Scope, x *torch.Tensor) *torch.Tensor {
 	if t.full != nil {
 		return c.Add(x, t.full)
 	}
+	if len(t.inds) == 1 {
+		// two levels: x + base + ind * delta in one pass
+		return c.Modulate2(x, t.inds[0], c.OnesLike(t.base), c.ZerosLike(t.base), t.base, t.deltas[0])
+	}
 	out := c.Add(x, t.base)
 	for i, ind := range t.inds {
 		out = c.Addcmul(out, ind, t.deltas[i], 1)
@@ -426,6 +430,14 @@ func (t *embTerms) scaleShift(c *torch.Scope, n *torch.Tensor) *torch.Tensor {
 	bp := c.Chunk(t.base, 2, 1)
 	if c.Err() != nil {
 		return nil
+	}
+	if len(t.inds) == 1 {
+		// two levels: n * (1 + scale_0 + ind dscale) + shift_0 + ind dshift
+		dp := c.Chunk(t.deltas[0], 2, 1)
+		if c.Err() != nil {
+			return nil
+		}
+		return c.Modulate2(n, t.inds[0], c.AddScalar(bp[0], 1), dp[0], bp[1], dp[1])
 	}
 	out := c.Addcmul(bp[1], n, c.AddScalar(bp[0], 1), 1)
 	for i, ind := range t.inds {

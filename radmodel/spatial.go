@@ -33,16 +33,26 @@ type timeEmb struct {
 // timeEmbedVectors is time_embed(timestep_embedding(t)) for t [N]: [N,E].
 func (m *UNet) timeEmbedVectors(c *torch.Scope, t *torch.Tensor) *torch.Tensor {
 	n := m.net
-	sin := TimestepEmbedding(c, t, m.cfg.ModelChannels, 10000)
+	sin := m.timeEmbedInput(c, t)
 	a := n.timeEmbed0.apply(c, m, sin)
 	return n.timeEmbed2.apply(c, m, c.SiLU(a))
+}
+
+// levelVectors is time_embed of the K distinct values (+ each sample's
+// class embedding): [B,K,E].
+func (m *UNet) levelVectors(c *torch.Scope, values, label *torch.Tensor, b int64) *torch.Tensor {
+	lv := c.Unsqueeze(m.timeEmbedVectors(c, values), 0) // [1,K,E]
+	if label != nil {
+		return c.Add(lv, c.Unsqueeze(label, 1))
+	}
+	return c.Expand(lv, b, values.Numel(), -1)
 }
 
 // spatialEmb builds the spatial embedding of a timestep map tau [B,1,H,W]
 // in c (the forward's scope). time_embed acts on each pixel's sinusoid as
 // 1x1 convolutions (the same Linear weights), and the class embedding is
 // added everywhere.
-func (m *UNet) spatialEmb(c *torch.Scope, tau, y *torch.Tensor, plain bool) *timeEmb {
+func (m *UNet) spatialEmb(c *torch.Scope, tau, y *torch.Tensor, plain bool, levels []float64) *timeEmb {
 	n := m.net
 	b, h, w := tau.Size(0), tau.Size(2), tau.Size(3)
 	te := &timeEmb{owner: c, resized: map[[2]int64]*torch.Tensor{}}
@@ -51,18 +61,24 @@ func (m *UNet) spatialEmb(c *torch.Scope, tau, y *torch.Tensor, plain bool) *tim
 		label = n.labelEmb.apply(c, m, y)
 	}
 	tf := c.To(tau, torch.Float32)
+	if !plain && len(levels) > 0 && len(levels) <= MaxFastLevels {
+		// the caller listed the map's values: no unique (and no device sync)
+		k := int64(len(levels))
+		vals := make([]*torch.Tensor, k)
+		inds := make([]*torch.Tensor, k)
+		for i, v := range levels {
+			vals[i] = c.Full(float64(float32(v)), torch.Float32, tau.Device(), 1)
+			inds[i] = c.To(c.EqScalar(tf, float64(float32(v))), torch.Float32)
+		}
+		te.levels = m.levelVectors(c, c.Cat(0, vals...), label, b)
+		te.ind = c.Cat(1, inds...)
+		return te
+	}
 	if !plain {
 		values, inv := c.Unique(tf)
 		if c.Err() == nil && values.Numel() <= MaxFastLevels {
 			k := values.Numel()
-			vecs := m.timeEmbedVectors(c, values) // [K,E]
-			lv := c.Unsqueeze(vecs, 0)            // [1,K,E]
-			if label != nil {
-				lv = c.Add(lv, c.Unsqueeze(label, 1)) // [B,K,E]
-			} else {
-				lv = c.Expand(lv, b, k, -1)
-			}
-			te.levels = lv
+			te.levels = m.levelVectors(c, values, label, b)
 			ar := c.Reshape(c.Arange(0, float64(k), 1, torch.Int64, tau.Device()), 1, k, 1, 1)
 			te.ind = c.To(c.Eq(inv, ar), torch.Float32) // [B,K,H,W]
 			return te

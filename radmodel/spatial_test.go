@@ -86,6 +86,10 @@ func TestSpatialFastEqualsPlain(t *testing.T) {
 			if d := maxAbsDiff(t, fast, plain); d > 1e-5 {
 				t.Fatalf("fast and per-pixel spatial embedding differ by %g", d)
 			}
+			hinted := m.ForwardWith(s, x, tm, y, ForwardOpts{TauLevels: []float64{-1, 10, 613.25, 999}})
+			if d := maxAbsDiff(t, hinted, fast); d > 1e-6 {
+				t.Fatalf("listing the levels changed the output by %g", d)
+			}
 			// and the map matters: it is not the scalar output
 			scalar := m.Forward(s, x, torch.FromSlice(s, []float32{613.25, 10}), y)
 			if d := maxAbsDiff(t, fast, scalar); d < 1e-3 {

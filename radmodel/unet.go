@@ -3,6 +3,7 @@ package radmodel
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/radinpaint/rad/torch"
 )
@@ -220,6 +221,43 @@ type UNet struct {
 	scope  *torch.Scope
 	params map[string]*torch.Tensor
 	lora   *lora // nil without adapters
+
+	freqMu sync.Mutex
+	freqs  map[torch.Device]*torch.Tensor // timestep-embedding frequencies per device
+}
+
+// freqsOn returns the timestep-embedding frequencies on dev, computed once
+// (moving them at every forward would synchronise a CUDA stream).
+func (m *UNet) freqsOn(dev torch.Device) (*torch.Tensor, error) {
+	m.freqMu.Lock()
+	defer m.freqMu.Unlock()
+	if f, ok := m.freqs[dev]; ok && f.Valid() {
+		return f, nil
+	}
+	if m.freqs == nil {
+		m.freqs = map[torch.Device]*torch.Tensor{}
+	}
+	c := m.scope.Child()
+	f := embeddingFreqs(c, m.cfg.ModelChannels, 10000, dev)
+	if err := c.Err(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.Keep(f) // moves to the model's scope
+	c.Close()
+	m.freqs[dev] = f
+	return f, nil
+}
+
+// timeEmbedInput is timestep_embedding(t, model_channels) with the cached
+// frequencies.
+func (m *UNet) timeEmbedInput(c *torch.Scope, t *torch.Tensor) *torch.Tensor {
+	f, err := m.freqsOn(t.Device())
+	if err != nil {
+		c.SetErr(err)
+		return nil
+	}
+	return timestepEmbeddingWith(c, t, m.cfg.ModelChannels, f)
 }
 
 // newUNet makes an empty model (no tensors yet) for a valid config.
@@ -313,6 +351,12 @@ type ForwardOpts struct {
 	// PlainSpatial makes a timestep map use the per-pixel reference path
 	// of the spatial embedding even when the exact fast path applies.
 	PlainSpatial bool
+	// TauLevels, if set, lists every distinct value of the timestep map
+	// (as float32): the fast path then skips finding them (a device
+	// synchronisation on CUDA). A value of the map missing from the list
+	// gives wrong results; samplers that build the map from known levels
+	// set it.
+	TauLevels []float64
 }
 
 // Forward runs the model: x [B,in,H,W] (any float dtype), t [B] (int64 or
@@ -412,7 +456,7 @@ func (m *UNet) forward(c *torch.Scope, x, t, y *torch.Tensor, o *ForwardOpts) *t
 	var emb *timeEmb
 	if t.Dim() == 4 {
 		// RAD: a timestep per pixel (the spatial noise embedding)
-		emb = m.spatialEmb(c, t, y, o.PlainSpatial)
+		emb = m.spatialEmb(c, t, y, o.PlainSpatial, o.TauLevels)
 	} else {
 		if t.Numel() == 1 && b != 1 {
 			t = c.Expand(c.Reshape(t, 1), b)
@@ -421,7 +465,7 @@ func (m *UNet) forward(c *torch.Scope, x, t, y *torch.Tensor, o *ForwardOpts) *t
 		}
 		// emb = time_embed(timestep_embedding(t, model_channels)) (+ label_emb(y))
 		vec := sub(c, "time_embed", func(bs *torch.Scope) *torch.Tensor {
-			sin := TimestepEmbedding(bs, t, m.cfg.ModelChannels, 10000)
+			sin := m.timeEmbedInput(bs, t)
 			hook("emb_sin", sin)
 			a := n.timeEmbed0.apply(bs, m, sin)
 			e := n.timeEmbed2.apply(bs, m, bs.SiLU(a))
@@ -489,12 +533,25 @@ func TimestepEmbedding(s *torch.Scope, t *torch.Tensor, dim int, maxPeriod float
 		s.SetErr(fmt.Errorf("timestep_embedding: t is nil or freed"))
 		return nil
 	}
+	return timestepEmbeddingWith(s, t, dim, embeddingFreqs(s, dim, maxPeriod, t.Device()))
+}
+
+// embeddingFreqs are exp(-ln(max_period)*i/half), i < dim/2, computed on
+// the CPU as guided-diffusion does, then moved to dev.
+func embeddingFreqs(s *torch.Scope, dim int, maxPeriod float64, dev torch.Device) *torch.Tensor {
 	half := dim / 2
-	// freqs are computed on the CPU, as guided-diffusion does, then moved
 	freqs := s.Exp(s.DivScalar(s.MulScalar(s.Arange(0, float64(half), 1, torch.Float32, torch.CPU),
 		-math.Log(maxPeriod)), float64(half)))
-	if dev := t.Device(); dev != torch.CPU {
+	if dev != torch.CPU {
 		freqs = s.ToDevice(freqs, dev, torch.Float32)
+	}
+	return freqs
+}
+
+// timestepEmbeddingWith is TimestepEmbedding with the frequencies given.
+func timestepEmbeddingWith(s *torch.Scope, t *torch.Tensor, dim int, freqs *torch.Tensor) *torch.Tensor {
+	if s.Err() != nil {
+		return nil
 	}
 	tf := s.To(s.Reshape(t, -1), torch.Float32)
 	args := s.Mul(s.Unsqueeze(tf, 1), s.Unsqueeze(freqs, 0))

@@ -282,6 +282,19 @@ func (s *Scope) Addcmul(self, t1, t2 *Tensor, value float64) *Tensor {
 	return s.call("addcmul", e, h, self, t1, t2)
 }
 
+// Modulate2 is n*(a0 + ind*a1) + b0 + ind*b1 with n [B,C,H,W], ind
+// [B,1,H,W] and a0, a1, b0, b1 [B,C,1,1]: RAD's per-pixel scale-shift of a
+// two-level timestep map. It runs as one pass on CPU float32 when no
+// gradient is needed, and as composed (differentiable) ops otherwise.
+func (s *Scope) Modulate2(n, ind, a0, a1, b0, b1 *Tensor) *Tensor {
+	if !s.ok("modulate2", n, ind, a0, a1, b0, b1) {
+		return nil
+	}
+	var h C.rt_tensor
+	e := C.rt_modulate2(C.int(s.mode), n.h, ind.h, a0.h, a1.h, b0.h, b1.h, &h)
+	return s.call("modulate2", e, h, n, ind, a0, a1, b0, b1)
+}
+
 // Lerp is a + w*(b - a).
 func (s *Scope) Lerp(a, b *Tensor, w float64) *Tensor {
 	if !s.ok("lerp", a, b) {

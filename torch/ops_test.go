@@ -81,6 +81,29 @@ func TestBinaryBroadcast(t *testing.T) {
 	noErr(t, s)
 }
 
+func TestModulate2(t *testing.T) {
+	g := NewGenerator(5)
+	defer g.Close()
+	for _, grad := range []bool{false, true} {
+		s := NewScope().SetGrad(grad)
+		n := s.Randn(g, Float32, CPU, 2, 3, 4, 5)
+		ind := s.Rand(g, Float32, CPU, 2, 1, 4, 5)
+		v := func() *Tensor { return s.Randn(g, Float32, CPU, 2, 3, 1, 1) }
+		a0, a1, b0, b1 := v(), v(), v(), v()
+		if grad {
+			a1.SetRequiresGrad(true)
+		}
+		want := s.Add(s.Mul(n, s.Add(a0, s.Mul(ind, a1))), s.Add(b0, s.Mul(ind, b1)))
+		got := s.Modulate2(n, ind, a0, a1, b0, b1)
+		noErr(t, s)
+		near(t, "modulate2", vals(t, got), vals(t, want), 1e-6)
+		if got.RequiresGrad() != grad {
+			t.Fatalf("grad=%v: result requires grad %v", grad, got.RequiresGrad())
+		}
+		s.Close()
+	}
+}
+
 func TestSpecialValues(t *testing.T) {
 	s := NewScope()
 	defer s.Close()

@@ -54,6 +54,14 @@ func CUDAMemoryStats(i int) (MemoryStats, error) {
 // CUDAEmptyCache returns cached, unused CUDA memory to the driver.
 func CUDAEmptyCache() error { return goErr(C.rt_cuda_empty_cache()) }
 
+// SetAllowTF32 lets CUDA matmuls and convolutions use TF32 (faster on
+// Ampere and later, about 1e-3 relative error) or forbids it. It is
+// process-wide; libtorch allows TF32 in cuDNN convolutions by default.
+func SetAllowTF32(on bool) { C.rt_set_allow_tf32(cbool(on)) }
+
+// AllowTF32 reports whether both cuBLAS and cuDNN may use TF32.
+func AllowTF32() bool { return C.rt_get_allow_tf32() != 0 }
+
 // Devices lists the usable devices: cpu, then every CUDA device.
 func Devices() []Device {
 	ds := []Device{CPU}

@@ -167,7 +167,8 @@ func embeddingCost(m *radmodel.UNet, size, n int) (float64, float64, error) {
 		for _, tt := range []*torch.Tensor{t, tau} {
 			cs := s.Child()
 			start := time.Now()
-			m.Forward(cs, x, tt, y)
+			// the levels are listed, as RAD's sampler does for binary masks
+			m.ForwardWith(cs, x, tt, y, radmodel.ForwardOpts{TauLevels: []float64{-1, 500}})
 			if dev.IsCUDA() {
 				torch.CUDASynchronize(dev.Index)
 			}

@@ -81,8 +81,17 @@ type Levels struct {
 	First *torch.Tensor
 }
 
-// perSample makes a [B,1,1,1] tensor of per-sample values.
+// perSample makes a [B,1,1,1] tensor of per-sample values. When they are
+// all equal (sampling) it is a fill on the device, with no host-to-device
+// copy (which would synchronise a CUDA stream).
 func perSample(s *torch.Scope, v []float64, dt torch.DType, dev torch.Device) *torch.Tensor {
+	same := true
+	for _, x := range v {
+		same = same && x == v[0]
+	}
+	if same {
+		return s.Full(v[0], dt, dev, int64(len(v)), 1, 1, 1)
+	}
 	t := torch.FromSliceOn(s, dev, v, int64(len(v)), 1, 1, 1)
 	return s.To(t, dt)
 }

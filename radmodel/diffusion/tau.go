@@ -51,11 +51,20 @@ func (tm *TimestepMapper) TauOf(bbar float64) float64 {
 	return float64(lo-1) + frac + tm.Offset
 }
 
+// Table is the mapper's Bbar table on dev, for MapWith (one copy per
+// sampling run instead of one per step).
+func (tm *TimestepMapper) Table(s *torch.Scope, dev torch.Device) *torch.Tensor {
+	return torch.FromSliceOn(s, dev, tm.table)
+}
+
 // Map returns tau + Offset (float32, same shape) for a Bbar map of any
 // shape, interpolated in float64.
 func (tm *TimestepMapper) Map(s *torch.Scope, bbar *torch.Tensor) *torch.Tensor {
-	dev := bbar.Device()
-	tab := torch.FromSliceOn(s, dev, tm.table)
+	return tm.MapWith(s, tm.Table(s, bbar.Device()), bbar)
+}
+
+// MapWith is Map with the table from Table.
+func (tm *TimestepMapper) MapWith(s *torch.Scope, tab, bbar *torch.Tensor) *torch.Tensor {
 	v := s.Clamp(s.To(bbar, torch.Float64), 0, tm.table[len(tm.table)-1])
 	n := int64(len(tm.table))
 	// hi: first index with tab[hi] >= v, kept in 1..n-1

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include <ATen/Parallel.h>
+
 using rt::ints;
 using rt::T;
 using rt::wrap;
@@ -281,6 +283,45 @@ rt_error rt_masked_fill(int mode, rt_tensor a, rt_tensor m, double v, rt_tensor*
 rt_error rt_addcmul(int mode, rt_tensor self, rt_tensor t1, rt_tensor t2, double value, rt_tensor* out) {
   RT_OP(mode)
   *out = wrap(at::addcmul(T(self), T(t1), T(t2), value));
+  RT_CATCH
+}
+
+rt_error rt_modulate2(int mode, rt_tensor nh, rt_tensor ih, rt_tensor a0h, rt_tensor a1h, rt_tensor b0h,
+                      rt_tensor b1h, rt_tensor* out) {
+  RT_OP(mode)
+  const at::Tensor &n = T(nh), &ind = T(ih), &a0 = T(a0h), &a1 = T(a1h), &b0 = T(b0h), &b1 = T(b1h);
+  bool grad = c10::GradMode::is_enabled() &&
+              (n.requires_grad() || ind.requires_grad() || a0.requires_grad() || a1.requires_grad() ||
+               b0.requires_grad() || b1.requires_grad());
+  bool fast = !grad && n.dim() == 4 && n.is_cpu() && n.scalar_type() == at::kFloat;
+  int64_t B = 0, C = 0, HW = 0;
+  if (fast) {
+    B = n.size(0), C = n.size(1), HW = n.size(2) * n.size(3);
+    for (const at::Tensor* v : {&a0, &a1, &b0, &b1})
+      fast = fast && v->scalar_type() == at::kFloat && v->numel() == B * C;
+    fast = fast && ind.scalar_type() == at::kFloat && ind.numel() == B * HW && ind.size(0) == B;
+  }
+  if (!fast) {
+    *out = wrap(at::addcmul(at::addcmul(b0, ind, b1), n, at::addcmul(a0, ind, a1)));
+    return nullptr;
+  }
+  at::Tensor nc = n.contiguous(), ic = ind.contiguous();
+  at::Tensor A0 = a0.contiguous(), A1 = a1.contiguous(), B0 = b0.contiguous(), B1 = b1.contiguous();
+  at::Tensor r = at::empty_like(nc, at::MemoryFormat::Contiguous);
+  const float *np = nc.data_ptr<float>(), *ip = ic.data_ptr<float>();
+  const float *pa0 = A0.data_ptr<float>(), *pa1 = A1.data_ptr<float>(), *pb0 = B0.data_ptr<float>(),
+              *pb1 = B1.data_ptr<float>();
+  float* op = r.data_ptr<float>();
+  at::parallel_for(0, B * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t bc = begin; bc < end; bc++) {
+      const float x0 = pa0[bc], x1 = pa1[bc], y0 = pb0[bc], y1 = pb1[bc];
+      const float* src = np + bc * HW;
+      const float* w = ip + (bc / C) * HW;
+      float* dst = op + bc * HW;
+      for (int64_t p = 0; p < HW; p++) dst[p] = src[p] * (x0 + w[p] * x1) + (y0 + w[p] * y1);
+    }
+  });
+  *out = wrap(r);
   RT_CATCH
 }
 

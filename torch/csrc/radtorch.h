@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a code below changes. */
-#define RT_ABI_VERSION 6
+#define RT_ABI_VERSION 8
 
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
@@ -96,6 +96,9 @@ rt_error rt_cuda_device_name(int device, char* buf, size_t len);
 rt_error rt_cuda_memory_stats(int device, int64_t* allocated, int64_t* reserved,
                               int64_t* peak_allocated);
 rt_error rt_cuda_empty_cache(void);
+/* allow TF32 in cuBLAS matmuls and cuDNN convolutions (process-wide) */
+void rt_set_allow_tf32(int on);
+int rt_get_allow_tf32(void);
 
 /* ---- tensor handles and metadata ---- */
 void rt_free(rt_tensor t);
@@ -136,6 +139,11 @@ rt_error rt_where(int mode, rt_tensor cond, rt_tensor a, rt_tensor b, rt_tensor*
 rt_error rt_masked_fill(int mode, rt_tensor a, rt_tensor mask, double v, rt_tensor* out);
 /* self + value * t1 * t2 (broadcasting), in one pass */
 rt_error rt_addcmul(int mode, rt_tensor self, rt_tensor t1, rt_tensor t2, double value, rt_tensor* out);
+/* out = n * (a0 + ind * a1) + b0 + ind * b1 with n [B,C,H,W], ind [B,1,H,W]
+ * and a0, a1, b0, b1 [B,C,1,1]: one pass on CPU float32 without autograd,
+ * composed ops otherwise (RAD's per-pixel scale-shift of two levels) */
+rt_error rt_modulate2(int mode, rt_tensor n, rt_tensor ind, rt_tensor a0, rt_tensor a1, rt_tensor b0,
+                      rt_tensor b1, rt_tensor* out);
 rt_error rt_lerp(int mode, rt_tensor a, rt_tensor b, double w, rt_tensor* out);
 rt_error rt_cumsum(int mode, rt_tensor a, int64_t dim, rt_tensor* out);
 rt_error rt_softmax(int mode, rt_tensor a, int64_t dim, int log, rt_tensor* out);

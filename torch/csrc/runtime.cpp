@@ -203,6 +203,15 @@ rt_error rt_cuda_empty_cache(void) {
   RT_CATCH
 }
 
+void rt_set_allow_tf32(int on) {
+  at::globalContext().setAllowTF32CuBLAS(on != 0);
+  at::globalContext().setAllowTF32CuDNN(on != 0);
+}
+
+int rt_get_allow_tf32(void) {
+  return at::globalContext().allowTF32CuBLAS() && at::globalContext().allowTF32CuDNN() ? 1 : 0;
+}
+
 rt_error rt_generator_new(uint64_t seed, rt_generator* out) {
   RT_TRY
   *out = new rt_generator_s{at::make_generator<at::CPUGeneratorImpl>(seed)};

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds what scripts/gpu-check.sh runs on a device machine: radctl and the
+# Go test binaries, into bin/ (carried to the device with the work tree).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+go build -ldflags="-s -w" -o bin/radctl ./cmd/radctl
+for p in torch radmodel radmodel/diffusion infer; do
+  go test -c -ldflags="-s -w" -o "bin/$(basename $p).test" "./$p"
+done
+ls -la bin
