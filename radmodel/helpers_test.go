@@ -58,7 +58,7 @@ func maxAbsDiff(t testing.TB, got, want *torch.Tensor) float64 {
 	if !got.Valid() || !want.Valid() {
 		t.Fatalf("nil tensor (got %v, want %v)", got, want)
 	}
-	if !sameShape(got.Shape(), want.Shape()) {
+	if !torch.SameShape(got.Shape(), want.Shape()) {
 		return math.Inf(1)
 	}
 	g, err := got.Float64s()

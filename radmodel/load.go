@@ -199,7 +199,7 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 		switch {
 		case !ok || t == nil:
 			missing = append(missing, s.Key)
-		case !sameShape(t.Shape(), s.Shape):
+		case !torch.SameShape(t.Shape(), s.Shape):
 			bad = append(bad, shapeMismatch{key: s.Key, file: t.Shape(), want: s.Shape})
 		case !t.DType().IsFloat():
 			bad = append(bad, shapeMismatch{key: s.Key, file: t.Shape(), want: s.Shape, dtype: t.DType()})
@@ -231,7 +231,7 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 	list("unexpected keys", ", ", unexpected)
 	ms := make([]string, len(bad))
 	for i, x := range bad {
-		if x.dtype != 0 && sameShape(x.file, x.want) {
+		if x.dtype != 0 && torch.SameShape(x.file, x.want) {
 			ms[i] = fmt.Sprintf("%s is %s, not a float tensor", x.key, x.dtype)
 		} else {
 			ms[i] = fmt.Sprintf("%s: file %v, config %v", x.key, x.file, x.want)
@@ -248,18 +248,6 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 		fmt.Fprintf(&b, "\n  the file looks like: %s", r.Guess())
 	}
 	return fmt.Errorf("%s", b.String())
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // NewRandom makes a model with random weights drawn from a generator

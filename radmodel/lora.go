@@ -263,20 +263,7 @@ func (m *UNet) TrainableParams() ([]string, []*torch.Tensor, error) {
 	if m.lora == nil {
 		return nil, nil, fmt.Errorf("radmodel: no LoRA adapters (call AddLoRA)")
 	}
-	var names []string
-	var ts []*torch.Tensor
-	for _, key := range m.lora.order {
-		for _, sl := range m.lora.adapters[key].slices {
-			names = append(names, "lora."+sl.name+".A", "lora."+sl.name+".B")
-			ts = append(ts, sl.a, sl.b)
-		}
-	}
-	for _, s := range m.specs {
-		if trainableEmbedding(s.Key) {
-			names = append(names, s.Key)
-			ts = append(ts, m.params[s.Key])
-		}
-	}
+	names, ts := m.adapterTensors()
 	for i, t := range ts {
 		if err := t.SetRequiresGrad(true); err != nil {
 			return nil, nil, fmt.Errorf("radmodel: %s: %w", names[i], err)
@@ -450,6 +437,8 @@ func (m *UNet) SaveAdapter(path string, meta AdapterMeta) error {
 	return torch.SaveSafetensors(path, names, ts, md)
 }
 
+// adapterTensors lists what an adapter file holds: every adapter tensor,
+// then the time-embedding layers.
 func (m *UNet) adapterTensors() ([]string, []*torch.Tensor) {
 	var names []string
 	var ts []*torch.Tensor
@@ -532,7 +521,7 @@ func (m *UNet) LoadAdapter(path string, o ApplyOpts) (AdapterMeta, error) {
 			missing = append(missing, n)
 			continue
 		}
-		if !sameShape(src.Shape(), ts[i].Shape()) {
+		if !torch.SameShape(src.Shape(), ts[i].Shape()) {
 			bad = append(bad, fmt.Sprintf("%s %v (want %v)", n, src.Shape(), ts[i].Shape()))
 			continue
 		}

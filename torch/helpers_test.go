@@ -44,7 +44,7 @@ func shapeIs(t *testing.T, name string, x *Tensor, want ...int64) {
 	if x == nil {
 		t.Fatalf("%s: nil tensor", name)
 	}
-	if !sameShape(x.Shape(), want) {
+	if !SameShape(x.Shape(), want) {
 		t.Fatalf("%s: shape %v, want %v", name, x.Shape(), want)
 	}
 }

@@ -74,7 +74,7 @@ func TestLoadStateDictFixtures(t *testing.T) {
 					t.Fatalf("key %d: TorchScript %q, state dict %q", i, n, d.Keys[i])
 				}
 				pt := d.Tensors[n]
-				if !sameShape(pt.Shape(), ts[i].Shape()) {
+				if !SameShape(pt.Shape(), ts[i].Shape()) {
 					t.Fatalf("%s: shapes %v vs %v", n, pt.Shape(), ts[i].Shape())
 				}
 				eq, err := s.All(s.Eq(pt, ts[i])).Item()
@@ -117,7 +117,7 @@ func TestLoadDiffusionTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := d.Get("full/betas")
-	if b == nil || b.DType() != Float64 || !sameShape(b.Shape(), []int64{1000}) {
+	if b == nil || b.DType() != Float64 || !SameShape(b.Shape(), []int64{1000}) {
 		t.Fatalf("full/betas: %v", b)
 	}
 	v := vals(t, b)
@@ -156,7 +156,7 @@ func TestSavePTRoundTrip(t *testing.T) {
 		if got == nil {
 			t.Fatalf("missing %q", n)
 		}
-		if got.DType() != ts[i].DType() || !sameShape(got.Shape(), ts[i].Shape()) {
+		if got.DType() != ts[i].DType() || !SameShape(got.Shape(), ts[i].Shape()) {
 			t.Fatalf("%s: %v, want %v", n, got, ts[i])
 		}
 		near(t, n, vals(t, got), vals(t, ts[i]), 0)
@@ -207,7 +207,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	for i, n := range names {
 		got := d.Get(n)
-		if got == nil || got.DType() != ts[i].DType() || !sameShape(got.Shape(), ts[i].Shape()) {
+		if got == nil || got.DType() != ts[i].DType() || !SameShape(got.Shape(), ts[i].Shape()) {
 			t.Fatalf("%s: %v, want %v", n, got, ts[i])
 		}
 		near(t, n, vals(t, got), vals(t, ts[i]), 0)

@@ -103,7 +103,7 @@ func (o *AdamW) LoadState(state map[string]*Tensor, steps int64) error {
 			if !ok {
 				return fmt.Errorf("adamw state: missing %s", kv.k)
 			}
-			if !sameShape(src.Shape(), kv.t.Shape()) {
+			if !SameShape(src.Shape(), kv.t.Shape()) {
 				return fmt.Errorf("adamw state: %s has shape %v, parameter %d has %v", kv.k, src.Shape(), i, kv.t.Shape())
 			}
 			if err := kv.t.CopyFrom(src); err != nil {
@@ -121,7 +121,8 @@ func (o *AdamW) LoadState(state map[string]*Tensor, steps int64) error {
 // Close frees the optimizer's state.
 func (o *AdamW) Close() { o.scope.Close() }
 
-func sameShape(a, b []int64) bool {
+// SameShape reports whether two shapes are equal.
+func SameShape(a, b []int64) bool {
 	if len(a) != len(b) {
 		return false
 	}
