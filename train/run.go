@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/radinpaint/rad/internal/atomicfile"
@@ -70,6 +71,12 @@ type Result struct {
 // Cancelling ctx stops the run between two steps after writing a
 // checkpoint of the last step done; Run then returns ctx's error.
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	// libtorch numbers autograd nodes with a per-OS-thread counter and runs
+	// backward in that order, so the order in which gradients flowing into
+	// one tensor are summed (and their rounding) follows the threads the
+	// forward's ops ran on. One locked thread makes it reproducible.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	started := time.Now()
 	logf := cfg.Logf
 	if logf == nil {
