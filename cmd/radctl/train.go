@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/radinpaint/rad/infer"
+	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/radmodel/diffusion"
+	"github.com/radinpaint/rad/torch"
+	"github.com/radinpaint/rad/train"
+)
+
+func init() {
+	flags := modelFlags("base")
+	flags[0] = &cli.StringFlag{Name: "base", Usage: "checkpoint to start from (required for rad-lora; rad-full and adm without it start from random weights of the config)"}
+	def := train.DefaultConfig()
+	commands = append(commands, &cli.Command{
+		Name:  "train",
+		Usage: "train RAD: LoRA fine-tuning of an ADM (rad-lora), full training (rad-full) or plain ADM training (adm)",
+		Description: "Objectives: rad-lora (default) trains LoRA adapters (rank/alpha 16/16) and the time-embedding\n" +
+			"layers of a frozen base with RAD's per-pixel schedule and hybrid loss (lambda_vlb 1e-3), the\n" +
+			"model seeing the per-pixel timestep map; rad-full trains every weight with that loss; adm is\n" +
+			"guided-diffusion's own training (scalar t, no mask, lambda_vlb 1), to make a base where none can\n" +
+			"be had. The model config comes from --config/--model-flags/--preset or from the base's\n" +
+			"safetensors metadata. Data: --data is a folder of PNG/JPEG images (searched recursively) or an\n" +
+			"IDX .gz file (e.g. Fashion-MNIST), resized and centre-cropped to the model's size, with Perlin\n" +
+			"masks; corrupt files are skipped and counted.\n\n" +
+			"OUT receives ckpt-<step>.safetensors (every --save-every steps and at the end, the last --keep\n" +
+			"kept) with adapter-<step>.safetensors (rad-lora: radctl infer --lora) or model-<step>.safetensors\n" +
+			"(rad-full, adm: radctl infer --base) beside each, adapter.safetensors or model.safetensors at the\n" +
+			"end (EMA weights when --ema > 0), train.jsonl (one line per step), loss.png and\n" +
+			"samples/step-<step>.png (input | mask | inpainted, every --sample-every steps).\n\n" +
+			"--resume CKPT, --resume latest (the newest checkpoint in OUT) or --resume auto (latest if any,\n" +
+			"else a fresh run) continues a run exactly; the checkpoint's settings are used, and flags that\n" +
+			"contradict them are refused. Ctrl-C stops after the current step with a checkpoint.",
+		Flags: append(flags,
+			&cli.StringFlag{Name: "objective", Value: string(train.RADLoRA), Usage: "rad-lora, rad-full or adm"},
+			&cli.StringFlag{Name: "data", Usage: "training images: a folder of PNG/JPEG files or an IDX (.gz) file"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "output folder"},
+			&cli.IntFlag{Name: "steps", Value: def.Steps, Usage: "optimizer steps of the whole run"},
+			&cli.IntFlag{Name: "batch-size", Value: def.BatchSize, Usage: "images per micro-batch"},
+			&cli.IntFlag{Name: "accum", Value: def.Accum, Usage: "micro-batches accumulated per step"},
+			&cli.IntFlag{Name: "workers", Value: 0, Usage: "image decoding goroutines (0: one per CPU)"},
+			&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "AdamW learning rate"},
+			&cli.Float64Flag{Name: "weight-decay", Value: def.WeightDecay, Usage: "AdamW weight decay"},
+			&cli.Float64Flag{Name: "grad-clip", Value: def.GradClip, Usage: "global gradient norm bound (0: no clipping)"},
+			&cli.Float64Flag{Name: "ema", Value: def.EMA, Usage: "EMA decay of the trained weights (0: off)"},
+			&cli.Float64Flag{Name: "lambda-vlb", Value: def.LambdaVLB, Usage: "weight of the VLB term (rad-lora, rad-full; adm uses 1)"},
+			&cli.IntFlag{Name: "lora-rank", Value: def.LoRARank, Usage: "LoRA rank"},
+			&cli.Float64Flag{Name: "lora-alpha", Value: def.LoRAAlpha, Usage: "LoRA alpha (scale alpha/rank)"},
+			&cli.Float64Flag{Name: "timestep-offset", Value: 0, Usage: "added to the timestep map (the authors' code: 1); saved in the adapter"},
+			&cli.Float64Flag{Name: "dropout", Usage: "override the config's dropout"},
+			&cli.BoolFlag{Name: "random-crop", Usage: "crop at random places instead of the centre"},
+			&cli.BoolFlag{Name: "no-flip", Usage: "no random left-right mirroring"},
+			&cli.IntFlag{Name: "save-every", Value: def.SaveEvery, Usage: "checkpoint every N steps (0: only at the end)"},
+			&cli.IntFlag{Name: "keep", Value: def.Keep, Usage: "checkpoints kept (-1: all)"},
+			&cli.IntFlag{Name: "sample-every", Value: def.SampleEvery, Usage: "sample grid every N steps (0: none)"},
+			&cli.IntFlag{Name: "preview-images", Value: def.PreviewImages, Usage: "rows of the sample grid"},
+			&cli.IntFlag{Name: "preview-steps", Value: 25, Usage: "sampling steps of the sample grids"},
+			&cli.BoolFlag{Name: "linear-plot", Usage: "loss curve on a linear axis (default: log)"},
+			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed of every random choice"},
+			&cli.BoolFlag{Name: "no-autocast", Usage: "no bfloat16 autocast on CUDA"},
+			&cli.StringFlag{Name: "resume", Usage: "checkpoint to resume, \"latest\" or \"auto\""},
+			&cli.IntFlag{Name: "max-nonfinite", Value: def.MaxNonFinite, Usage: "stop after N steps in a row with a NaN/Inf loss or gradient"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
+		),
+		Action: runTrain,
+	})
+}
+
+func runTrain(c *cli.Context) error {
+	cfg, resume, err := trainConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg.Preview, err = trainPreview(cfg, c.Int("preview-steps"))
+	if err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		cfg.Logf = func(format string, a ...any) { fmt.Fprintf(c.App.ErrWriter, "\n"+format+"\n", a...) }
+	} else {
+		cfg.Progress = discard{}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := train.Run(ctx, cfg)
+	if res != nil {
+		w := c.App.Writer
+		last := "-"
+		if n := len(res.Records); n > 0 {
+			last = fmt.Sprintf("%.5g", res.Records[n-1].Loss)
+		}
+		fmt.Fprintf(w, "%s: steps %d..%d in %.1f s, last loss %s, %d non-finite steps skipped, %d corrupt files skipped\n",
+			cfg.Objective, res.StartStep, res.Step, res.Seconds, last, res.NonFinite, res.SkippedFiles)
+		if res.Checkpoint != "" {
+			fmt.Fprintf(w, "checkpoint %s\n", res.Checkpoint)
+		}
+		if res.Final != "" {
+			fmt.Fprintf(w, "%s %s\n", map[bool]string{true: "adapter", false: "model"}[cfg.Objective == train.RADLoRA], res.Final)
+		}
+	}
+	if err != nil && resume == "" && strings.Contains(err.Error(), "already holds checkpoints") {
+		return fmt.Errorf("%w (radctl train --resume latest)", err)
+	}
+	return err
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// resumeTarget resolves --resume to a checkpoint path ("" for none).
+func resumeTarget(c *cli.Context) (string, error) {
+	r := c.String("resume")
+	switch r {
+	case "":
+		return "", nil
+	case "latest", "auto":
+		cks, err := train.Checkpoints(c.String("out"))
+		if err != nil {
+			return "", err
+		}
+		if len(cks) == 0 {
+			if r == "auto" {
+				return "", nil
+			}
+			return "", fmt.Errorf("--resume latest: no checkpoint in %s", c.String("out"))
+		}
+		return cks[len(cks)-1], nil
+	}
+	return r, nil
+}
+
+// trainConfig builds the run's configuration from the flags, or, when
+// resuming, from the checkpoint with the flags that may change.
+func trainConfig(c *cli.Context) (train.Config, string, error) {
+	resume, err := resumeTarget(c)
+	if err != nil {
+		return train.Config{}, "", err
+	}
+	if resume != "" {
+		return resumeConfig(c, resume)
+	}
+	obj, err := train.ParseObjective(c.String("objective"))
+	if err != nil {
+		return train.Config{}, "", err
+	}
+	base := c.String("base")
+	if base == "" && c.String("config") == "" && c.String("model-flags") == "" && c.String("preset") == "" {
+		if obj == train.RADLoRA {
+			return train.Config{}, "", fmt.Errorf("rad-lora needs --base CHECKPOINT (and its config, unless saved in it)")
+		}
+		return train.Config{}, "", fmt.Errorf("give --base, or --config, --model-flags or --preset for random init")
+	}
+	spec, err := modelSpec(c, "base")
+	if err != nil {
+		return train.Config{}, "", err
+	}
+	dev, dt, err := deviceAndDType(c)
+	if err != nil {
+		return train.Config{}, "", err
+	}
+	if dt != torch.Float32 {
+		return train.Config{}, "", fmt.Errorf("--dtype %s: training keeps float32 weights (the forward runs under bfloat16 autocast on CUDA)", dt)
+	}
+	if c.String("data") == "" {
+		return train.Config{}, "", fmt.Errorf("give --data (a folder of images or an IDX file)")
+	}
+	cfg := train.DefaultConfig()
+	cfg.Objective, cfg.Base, cfg.Model = obj, base, spec.Model
+	if c.IsSet("dropout") {
+		cfg.Model.Dropout = c.Float64("dropout")
+	}
+	if spec.Diffusion.DiffusionSteps > 0 {
+		cfg.DiffusionSteps = spec.Diffusion.DiffusionSteps
+	}
+	if spec.Diffusion.NoiseSchedule != "" {
+		cfg.NoiseSchedule = spec.Diffusion.NoiseSchedule
+	}
+	cfg.Device = dev.String()
+	cfg.BatchSize, cfg.Accum = c.Int("batch-size"), c.Int("accum")
+	cfg.LR, cfg.WeightDecay, cfg.GradClip = c.Float64("lr"), c.Float64("weight-decay"), c.Float64("grad-clip")
+	cfg.EMA, cfg.LambdaVLB = c.Float64("ema"), c.Float64("lambda-vlb")
+	cfg.LoRARank, cfg.LoRAAlpha = c.Int("lora-rank"), c.Float64("lora-alpha")
+	cfg.TimestepOffset, cfg.Seed = c.Float64("timestep-offset"), c.Uint64("seed")
+	cfg.RandomCrop, cfg.NoFlip, cfg.NoAutocast = c.Bool("random-crop"), c.Bool("no-flip"), c.Bool("no-autocast")
+	setRunFlags(c, &cfg, false)
+	return cfg, "", nil
+}
+
+// setRunFlags sets what may change between sessions of a run; a resumed
+// run keeps its saved values of the flags not given.
+func setRunFlags(c *cli.Context, cfg *train.Config, resuming bool) {
+	set := func(flag string) bool { return !resuming || c.IsSet(flag) }
+	if c.String("data") != "" {
+		cfg.Data = c.String("data")
+	}
+	cfg.Out = c.String("out")
+	cfg.Workers = c.Int("workers")
+	for flag, p := range map[string]*int{"steps": &cfg.Steps, "save-every": &cfg.SaveEvery, "keep": &cfg.Keep,
+		"sample-every": &cfg.SampleEvery, "preview-images": &cfg.PreviewImages, "max-nonfinite": &cfg.MaxNonFinite} {
+		if set(flag) {
+			*p = c.Int(flag)
+		}
+	}
+	if set("linear-plot") {
+		cfg.PlotLinear = c.Bool("linear-plot")
+	}
+}
+
+// resumeConfig is the checkpoint's configuration with the session flags;
+// flags that would change the computation and contradict it are refused.
+func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
+	info, err := train.ReadCheckpoint(path)
+	if err != nil {
+		return train.Config{}, "", err
+	}
+	cfg := info.Config
+	var conflicts []string
+	check := func(flag string, saved, given any) {
+		if c.IsSet(flag) && fmt.Sprint(saved) != fmt.Sprint(given) {
+			conflicts = append(conflicts, fmt.Sprintf("--%s %v (the checkpoint has %v)", flag, given, saved))
+		}
+	}
+	check("objective", cfg.Objective, c.String("objective"))
+	check("batch-size", cfg.BatchSize, c.Int("batch-size"))
+	check("accum", cfg.Accum, c.Int("accum"))
+	check("lr", cfg.LR, c.Float64("lr"))
+	check("weight-decay", cfg.WeightDecay, c.Float64("weight-decay"))
+	check("grad-clip", cfg.GradClip, c.Float64("grad-clip"))
+	check("ema", cfg.EMA, c.Float64("ema"))
+	check("lambda-vlb", cfg.LambdaVLB, c.Float64("lambda-vlb"))
+	check("lora-rank", cfg.LoRARank, c.Int("lora-rank"))
+	check("lora-alpha", cfg.LoRAAlpha, c.Float64("lora-alpha"))
+	check("timestep-offset", cfg.TimestepOffset, c.Float64("timestep-offset"))
+	check("dropout", cfg.Model.Dropout, c.Float64("dropout"))
+	check("seed", cfg.Seed, c.Uint64("seed"))
+	check("random-crop", cfg.RandomCrop, c.Bool("random-crop"))
+	check("no-flip", cfg.NoFlip, c.Bool("no-flip"))
+	check("no-autocast", cfg.NoAutocast, c.Bool("no-autocast"))
+	for _, f := range []string{"config", "model-flags", "preset"} {
+		if c.IsSet(f) {
+			spec, err := modelSpec(c, "base")
+			if err == nil && !spec.Model.Equal(cfg.Model) {
+				conflicts = append(conflicts, fmt.Sprintf("--%s gives %s (the checkpoint has %s)", f, spec.Model.Short(), cfg.Model.Short()))
+			}
+			break
+		}
+	}
+	if len(conflicts) > 0 {
+		return cfg, "", fmt.Errorf("resuming %s: %s; a resumed run keeps its settings", path, strings.Join(conflicts, "; "))
+	}
+	if c.IsSet("base") {
+		cfg.Base = c.String("base") // the file may have moved; its hash is checked
+	}
+	if c.IsSet("device") {
+		dev, _, err := deviceAndDType(c)
+		if err != nil {
+			return cfg, "", err
+		}
+		cfg.Device = dev.String()
+	}
+	setRunFlags(c, &cfg, true)
+	cfg.Resume = path
+	return cfg, path, nil
+}
+
+// trainPreview makes the sample grids' sampler: RAD's ancestral sampler
+// (package infer) over a short respacing, the per-pixel timestep map for
+// the RAD objectives and the scalar timestep for adm, a fixed seed (the
+// same noise at every grid), class 0 for class-conditional models.
+func trainPreview(cfg train.Config, steps int) (train.PreviewFunc, error) {
+	if cfg.SampleEvery <= 0 {
+		return nil, nil
+	}
+	if steps < 1 {
+		return nil, fmt.Errorf("--preview-steps %d, want >= 1", steps)
+	}
+	n, sched := cfg.DiffusionSteps, cfg.NoiseSchedule
+	if n == 0 {
+		n = 1000
+	}
+	if sched == "" {
+		sched = "linear"
+	}
+	base, err := diffusion.NewNamedBase(sched, n)
+	if err != nil {
+		return nil, err
+	}
+	p, err := infer.NewProcess(base, fmt.Sprint(min(steps, n)), cfg.TimestepOffset)
+	if err != nil {
+		return nil, err
+	}
+	p.Spatial = cfg.Objective != train.ADM
+	return func(ctx context.Context, s *torch.Scope, m *radmodel.UNet, x0, mask *torch.Tensor) (*torch.Tensor, error) {
+		g := torch.NewGenerator(0x5a17)
+		defer g.Close()
+		var o infer.SampleOptions
+		if m.Config().NumClasses > 0 {
+			o.Y = s.Zeros(torch.Int64, x0.Device(), x0.Size(0))
+		}
+		return p.Sample(ctx, s, infer.UNetDenoiser{Model: m}, x0, mask, g, o)
+	}, nil
+}
