@@ -38,16 +38,25 @@ func resetPeakRSS() bool {
 // EMA) of a random model on a fixed batch (left half of each image a
 // hole), and reports the process's peak RSS during the timed steps
 // (VmHWM after resetting it; it includes the model, optimizer state and
-// libtorch's allocator caches) and the RSS before them.
+// libtorch's allocator caches) and the RSS before them. RAD_BENCH_DEVICE=cuda
+// runs it on a GPU (bfloat16 autocast) and adds the CUDA allocator's peak
+// (since the process started: run one benchmark per process).
 func benchStep(b *testing.B, mc radmodel.Config, obj Objective, batch int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	m, err := radmodel.NewRandom(mc, torch.CPU, torch.Float32, 1)
+	dev := torch.CPU
+	if d := os.Getenv("RAD_BENCH_DEVICE"); d != "" {
+		var err error
+		if dev, err = torch.ParseDevice(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m, err := radmodel.NewRandom(mc, dev, torch.Float32, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Objective, cfg.Model, cfg.BatchSize = obj, mc, batch
+	cfg.Objective, cfg.Model, cfg.BatchSize, cfg.Device = obj, mc, batch, dev.String()
 	tr, err := newTrainerWith(cfg, nil, nil, m)
 	if err != nil {
 		b.Fatal(err)
@@ -73,8 +82,18 @@ func benchStep(b *testing.B, mc radmodel.Config, obj Objective, batch int) {
 		if err != nil || r.Skipped {
 			b.Fatalf("%+v %v", r, err)
 		}
+		if dev.IsCUDA() {
+			if err := torch.CUDASynchronize(dev.Index); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	b.StopTimer()
+	if dev.IsCUDA() {
+		if ms, err := torch.CUDAMemoryStats(dev.Index); err == nil {
+			b.ReportMetric(float64(ms.PeakAllocated)/(1<<20), "peak-CUDA-MiB")
+		}
+	}
 	peak := procStatus("VmHWM")
 	if !reset {
 		b.Log("VmHWM could not be reset: the peak covers the whole process")
