@@ -271,8 +271,9 @@ func (c *Config) JSON() string {
 	return string(b)
 }
 
-// mathFields are the saved fields that change the computation: on resume
-// they come from the checkpoint.
+// adoptSaved takes the saved values of the fields that change the
+// computation (on resume they come from the checkpoint) and lists the ones
+// that differed.
 func (c *Config) adoptSaved(saved Config) []string {
 	var notes []string
 	diff := func(name string, a, b any) {
@@ -305,15 +306,6 @@ func (c *Config) adoptSaved(saved Config) []string {
 	}
 	c.BaseSHA256 = saved.BaseSHA256
 	return notes
-}
-
-// Differences lists the computation-changing fields where c differs from
-// saved (what a resume would ignore), as "name: mine vs saved".
-func (c Config) Differences(saved Config) []string {
-	notes := c.adoptSaved(saved)
-	out := make([]string, len(notes))
-	copy(out, notes)
-	return out
 }
 
 func joinNotes(v []string) string { return strings.Join(v, "; ") }

@@ -39,7 +39,10 @@
 // position). A checkpoint holds the trained weights, their EMA, AdamW's
 // moments and step count, every generator's state, the loader's position,
 // the counters and the configuration, so a resumed run computes the same
-// losses as an uninterrupted one, bit for bit on the CPU.
+// losses as an uninterrupted one, bit for bit on the CPU. Run keeps its
+// goroutine on one OS thread: libtorch orders the backward pass by
+// per-thread sequence numbers, so a forward spread over threads sums
+// gradients in a varying order.
 //
 // # Files
 //
