@@ -85,7 +85,11 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	if !c.Bool("quiet") {
-		cfg.Logf = func(format string, a ...any) { fmt.Fprintf(c.App.ErrWriter, "\n"+format+"\n", a...) }
+		nl := "" // start a new line after the progress line
+		if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			nl = "\n"
+		}
+		cfg.Logf = func(format string, a ...any) { fmt.Fprintf(c.App.ErrWriter, nl+format+"\n", a...) }
 	} else {
 		cfg.Progress = discard{}
 	}
