@@ -38,6 +38,14 @@
 // inside that one C++ call. A scope's mode is set with SetGrad,
 // SetInference and SetAutocast.
 //
+// Grad mode is not the only per-thread state: libtorch numbers autograd
+// nodes with a per-OS-thread counter and orders the backward pass by it, so
+// a graph built from a goroutine that hopped between threads may sum
+// gradients in a different order from run to run (differences of one
+// ulp). For bit-reproducible gradients, build and back-propagate a graph
+// from one goroutine locked to its OS thread (runtime.LockOSThread), as
+// train.Run does.
+//
 // # Random numbers
 //
 // Random ops take an explicit Generator (seeded, with saveable state).
