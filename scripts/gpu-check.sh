@@ -36,5 +36,5 @@ run infer infer ../bin/infer.test -test.count=1 -test.v -test.run 'CUDA|OneStep|
 grep -hE "cuda:0 is|memory:|model:|RAD 100 steps" "$OUT/tests.txt" | tee -a "$OUT/summary.txt"
 timeout 300 ./bin/radctl bench --preset ffhq_10m --device cuda > "$OUT/bench-ffhq-cuda.txt" 2>&1
 cat "$OUT/bench-ffhq-cuda.txt"
-timeout 120 ./bin/radctl bench --preset ffhq_10m --device cuda --dtype bfloat16 --skip-repaint > "$OUT/bench-ffhq-cuda-bf16.txt" 2>&1
+timeout 120 ./bin/radctl bench --preset ffhq_10m --device cuda --dtype bfloat16 --skip-repaint --forwards 20 > "$OUT/bench-ffhq-cuda-bf16.txt" 2>&1
 cat "$OUT/bench-ffhq-cuda-bf16.txt"

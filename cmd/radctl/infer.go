@@ -169,6 +169,9 @@ func writeStats(path string, all []*infer.Stats) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
