@@ -118,59 +118,79 @@ func LoadSafetensors(s *Scope, path string) (*StateDict, error) {
 	return d, nil
 }
 
-// SaveSafetensors writes named tensors (any device; copied to the host) and
-// string metadata as a safetensors file, atomically.
+// SaveSafetensors writes named tensors (any device; copied to the host one
+// at a time) and string metadata as a safetensors file, atomically.
 func SaveSafetensors(path string, names []string, ts []*Tensor, meta map[string]string) error {
+	return SaveSafetensorsWith(path, names, ts, meta, nil)
+}
+
+// SaveSafetensorsWith is SaveSafetensors with a hook that may wrap the
+// file's writer (tests use it to slow a save down).
+func SaveSafetensorsWith(path string, names []string, ts []*Tensor, meta map[string]string,
+	wrap func(io.Writer) io.Writer) error {
+	hdr, err := safetensorsHeader(names, ts, meta)
+	if err != nil {
+		return fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if wrap != nil {
+			w = wrap(w)
+		}
+		return writeSafetensors(w, hdr, names, ts)
+	})
+}
+
+// safetensorsHeader is the length-prefixed JSON header, padded with spaces
+// to 8 bytes as the reference writer does.
+func safetensorsHeader(names []string, ts []*Tensor, meta map[string]string) ([]byte, error) {
 	if len(names) != len(ts) {
-		return fmt.Errorf("safetensors %s: %d names for %d tensors", path, len(names), len(ts))
+		return nil, fmt.Errorf("%d names for %d tensors", len(names), len(ts))
 	}
 	hdr := map[string]any{}
 	if len(meta) > 0 {
 		hdr["__metadata__"] = meta
 	}
-	blobs := make([][]byte, len(ts))
 	var off int64
 	for i, t := range ts {
 		if !t.Valid() {
-			return fmt.Errorf("safetensors %s: tensor %q is nil or freed", path, names[i])
+			return nil, fmt.Errorf("tensor %q is nil or freed", names[i])
 		}
 		if _, dup := hdr[names[i]]; dup || names[i] == "__metadata__" {
-			return fmt.Errorf("safetensors %s: duplicate or reserved name %q", path, names[i])
+			return nil, fmt.Errorf("duplicate or reserved name %q", names[i])
 		}
 		name, ok := stNames[t.DType()]
 		if !ok {
-			return fmt.Errorf("safetensors %s: tensor %q: unsupported dtype %s", path, names[i], t.DType())
+			return nil, fmt.Errorf("tensor %q: unsupported dtype %s", names[i], t.DType())
 		}
-		b, err := t.Bytes()
-		if err != nil {
-			return fmt.Errorf("safetensors %s: tensor %q: %w", path, names[i], err)
-		}
-		blobs[i] = b
-		hdr[names[i]] = stEntry{DType: name, Shape: t.Shape(), DataOffsets: [2]int64{off, off + int64(len(b))}}
-		off += int64(len(b))
+		n := t.Numel() * int64(t.DType().Size())
+		hdr[names[i]] = stEntry{DType: name, Shape: t.Shape(), DataOffsets: [2]int64{off, off + n}}
+		off += n
 	}
 	hj, err := json.Marshal(hdr)
 	if err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
+		return nil, err
 	}
-	// pad the header with spaces to 8 bytes, as the reference writer does
 	for len(hj)%8 != 0 {
 		hj = append(hj, ' ')
 	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(hj)))
-		if _, err := w.Write(n[:]); err != nil {
+	out := make([]byte, 8, 8+len(hj))
+	binary.LittleEndian.PutUint64(out, uint64(len(hj)))
+	return append(out, hj...), nil
+}
+
+// writeSafetensors streams the header and every tensor's bytes.
+func writeSafetensors(w io.Writer, hdr []byte, names []string, ts []*Tensor) error {
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	for i, t := range ts {
+		b, err := t.Bytes()
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", names[i], err)
+		}
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
-		if _, err := w.Write(hj); err != nil {
-			return err
-		}
-		for _, b := range blobs {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/radinpaint/rad/internal/atomicfile"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -243,65 +241,16 @@ func removeStaleTemps(dir string) {
 // it down so that a kill lands in the middle of a save).
 var saveHook func(path string, w io.Writer) io.Writer
 
-var stDTypeNames = map[torch.DType]string{
-	torch.Float64: "F64", torch.Float32: "F32", torch.Float16: "F16", torch.BFloat16: "BF16",
-	torch.Int64: "I64", torch.Int32: "I32", torch.Uint8: "U8", torch.Bool: "BOOL",
-}
-
 // writeSafetensors writes tensors as safetensors, atomically (temporary
 // file, fsync, rename: a crash leaves the previous file or none), one
 // tensor at a time so that only one host copy is alive.
 func writeSafetensors(path string, names []string, ts []*torch.Tensor, meta map[string]string) error {
-	type entry struct {
-		DType       string   `json:"dtype"`
-		Shape       []int64  `json:"shape"`
-		DataOffsets [2]int64 `json:"data_offsets"`
+	var wrap func(io.Writer) io.Writer
+	if saveHook != nil {
+		wrap = func(w io.Writer) io.Writer { return saveHook(path, w) }
 	}
-	hdr := map[string]any{"__metadata__": meta}
-	var off int64
-	for i, t := range ts {
-		if !t.Valid() {
-			return fmt.Errorf("checkpoint %s: tensor %q is nil or freed", path, names[i])
-		}
-		dn, ok := stDTypeNames[t.DType()]
-		if !ok {
-			return fmt.Errorf("checkpoint %s: tensor %q has unsupported dtype %s", path, names[i], t.DType())
-		}
-		if _, dup := hdr[names[i]]; dup {
-			return fmt.Errorf("checkpoint %s: duplicate tensor name %q", path, names[i])
-		}
-		n := t.Numel() * int64(t.DType().Size())
-		hdr[names[i]] = entry{DType: dn, Shape: t.Shape(), DataOffsets: [2]int64{off, off + n}}
-		off += n
-	}
-	hj, err := json.Marshal(hdr)
-	if err != nil {
+	if err := torch.SaveSafetensorsWith(path, names, ts, meta, wrap); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	for len(hj)%8 != 0 {
-		hj = append(hj, ' ')
-	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		if saveHook != nil {
-			w = saveHook(path, w)
-		}
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(hj)))
-		if _, err := w.Write(n[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(hj); err != nil {
-			return err
-		}
-		for i, t := range ts {
-			b, err := t.Bytes()
-			if err != nil {
-				return fmt.Errorf("tensor %q: %w", names[i], err)
-			}
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return nil
 }
