@@ -34,6 +34,33 @@
 // dtype, everything else (GroupNorm, embeddings, out) in float32;
 // GroupNorm32 always computes in float32.
 //
+// # RAD's spatial noise embedding (the paper's section 3.3)
+//
+// Forward also takes a timestep map t [B,1,H,W] instead of [B]: each
+// pixel's sinusoid goes through time_embed as 1x1 convolutions (the same
+// Linear weights), the class embedding is added everywhere, and every
+// ResBlock applies SiLU, a bilinear resize to its resolution
+// (align_corners) and its emb_layers Linear as a 1x1 conv, per pixel. A map
+// with K <= MaxFastLevels distinct values takes an exact fast path: only
+// the K distinct vectors are embedded and blended with resized indicator
+// maps (two levels, a binary mask, in one fused pass on CPU);
+// ForwardOpts.TauLevels lets a sampler name the levels so that they need
+// not be searched for (a device synchronisation on CUDA). A spatially
+// constant map gives the scalar-timestep output.
+//
+// # LoRA
+//
+// AddLoRA attaches rank-r adapters (A with the base conv's kernel, stride
+// and padding, B 1x1, A ~ N(0, 1/r), B = 0) to the input conv, the output
+// conv, both 3x3 convs of every ResBlock, q, k and v of every attention
+// block (slices of the fused qkv, in either attention order) and proj_out.
+// TrainableParams is the LoRA training set (adapters, time_embed.*, every
+// emb_layers.*); MergeLoRA folds the adapters into the weights;
+// SaveAdapter / LoadAdapter write and read them as safetensors with
+// metadata (rank, alpha, targets, timestep offset, base config, base
+// checkpoint SHA-256, diffusion steps, lambda_vlb), refusing a base of
+// another config or checkpoint.
+//
 // # Files
 //
 // Load reads a torch.save state dict (zip or legacy, any float dtype), a
