@@ -3,7 +3,7 @@
 # Go test binaries, into bin/ (carried to the device with the work tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PATH:/usr/local/go/bin"
+source scripts/env.sh
 go build -ldflags="-s -w" -o bin/radctl ./cmd/radctl
 for p in torch radmodel radmodel/diffusion infer; do
   go test -c -ldflags="-s -w" -o "bin/$(basename $p).test" "./$p"

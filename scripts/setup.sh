@@ -6,11 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/env.sh
+
+# go_ok: a Go of at least 1.22 is on PATH
+go_ok() {
+  command -v go >/dev/null 2>&1 || return 1
+  local v
+  v=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+  [ "$(printf '%s\n1.22\n' "$v" | sort -V | head -1)" = "1.22" ]
+}
+
 need=()
 for p in libtorch-dev cmake g++ make python3-torch; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
-if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+if ! go_ok && ! command -v go >/dev/null 2>&1; then
   need+=(golang-go)
 fi
 if [ ${#need[@]} -gt 0 ]; then
@@ -20,7 +30,16 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-export PATH="$PATH:/usr/local/go/bin"
+if ! go_ok; then
+  # Debian's Go is too old for this module: fetch Go 1.22 as the module the
+  # Go module proxy serves for toolchain switching, with the old go itself
+  echo "setup: fetching the Go 1.22 toolchain from the Go module proxy"
+  dir=$(cd /tmp && GOFLAGS= go mod download -json golang.org/toolchain@v0.0.1-go1.22.12.linux-amd64 |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf .toolchain && mkdir -p .toolchain && cp -r "$dir" .toolchain/go
+  chmod -R u+w .toolchain && chmod +x .toolchain/go/bin/* .toolchain/go/pkg/tool/*/*
+  go_ok || { echo "setup: no usable Go toolchain"; exit 1; }
+fi
 
 # The shim: CMake rebuilds only what changed.
 if [ ! -f build/CMakeCache.txt ]; then
