@@ -83,6 +83,9 @@ func (m *UNet) spatialEmb(c *torch.Scope, tau, y *torch.Tensor, plain bool, leve
 			te.ind = c.To(c.Eq(inv, ar), torch.Float32) // [B,K,H,W]
 			return te
 		}
+		if b > 1 && c.Err() == nil && m.perSampleLevels(c, te, tf, label) {
+			return te
+		}
 	}
 	// reference path: every pixel's embedding
 	flat := c.Reshape(tf, -1)
@@ -93,6 +96,48 @@ func (m *UNet) spatialEmb(c *torch.Scope, tau, y *torch.Tensor, plain bool, leve
 	}
 	te.full = c.Permute(e, 0, 3, 1, 2)
 	return te
+}
+
+// perSampleLevels is the fast path for a batch whose samples each have few
+// distinct values but together too many (training: every sample at its
+// own step): level k of sample b is its k-th distinct value (the last one
+// repeated to pad, with an empty indicator map). It reports whether it
+// applied.
+func (m *UNet) perSampleLevels(c *torch.Scope, te *timeEmb, tf, label *torch.Tensor) bool {
+	b := tf.Size(0)
+	vals := make([]*torch.Tensor, b)
+	invs := make([]*torch.Tensor, b)
+	var kmax int64
+	for i := int64(0); i < b; i++ {
+		vals[i], invs[i] = c.Unique(c.Select(tf, 0, i))
+		if c.Err() != nil {
+			return false
+		}
+		kmax = max(kmax, vals[i].Numel())
+	}
+	if kmax > MaxFastLevels {
+		return false
+	}
+	dev := tf.Device()
+	for i, v := range vals {
+		if pad := kmax - v.Numel(); pad > 0 {
+			last := c.Narrow(v, 0, v.Numel()-1, 1)
+			vals[i] = c.Cat(0, v, c.Expand(last, pad))
+		}
+	}
+	flat := c.Reshape(c.Stack(0, vals...), -1)                // [B*K]
+	lv := c.Reshape(m.timeEmbedVectors(c, flat), b, kmax, -1) // [B,K,E]
+	if label != nil {
+		lv = c.Add(lv, c.Unsqueeze(label, 1))
+	}
+	te.levels = lv
+	ar := c.Reshape(c.Arange(0, float64(kmax), 1, torch.Int64, dev), kmax, 1, 1)
+	inds := make([]*torch.Tensor, b)
+	for i, inv := range invs {
+		inds[i] = c.To(c.Eq(inv, ar), torch.Float32) // [K,H,W] from [1,H,W]
+	}
+	te.ind = c.Stack(0, inds...) // [B,K,H,W]
+	return c.Err() == nil
 }
 
 // indicatorsAt returns the indicator maps resized to h x w (bilinear,

@@ -86,6 +86,21 @@ func TestSpatialFastEqualsPlain(t *testing.T) {
 			if d := maxAbsDiff(t, fast, plain); d > 1e-5 {
 				t.Fatalf("fast and per-pixel spatial embedding differ by %g", d)
 			}
+			// many levels in the batch, few per sample: the per-sample fast path
+			many := make([]float32, 2*32*32)
+			for i := range many {
+				many[i] = float32(i%5) * 97.5 // sample 0: 5 values
+				if i >= 1024 {
+					many[i] = 3 + float32(i%4)*11.25 // sample 1: 4 other values
+				}
+			}
+			mm := torch.FromSlice(s, many, 2, 1, 32, 32)
+			ps := m.ForwardWith(s, x, mm, y, ForwardOpts{})
+			pp := m.ForwardWith(s, x, mm, y, ForwardOpts{PlainSpatial: true})
+			noErr(t, s)
+			if d := maxAbsDiff(t, ps, pp); d > 1e-5 {
+				t.Fatalf("per-sample fast path and per-pixel path differ by %g", d)
+			}
 			hinted := m.ForwardWith(s, x, tm, y, ForwardOpts{TauLevels: []float64{-1, 10, 613.25, 999}})
 			if d := maxAbsDiff(t, hinted, fast); d > 1e-6 {
 				t.Fatalf("listing the levels changed the output by %g", d)

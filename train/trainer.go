@@ -444,49 +444,18 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	return lt, nil
 }
 
-// spatialChunk is the number of samples a forward with a timestep map
-// takes at once: each sample's map holds two values (binary masks), so
-// chunks of MaxFastLevels/2 keep the spatial embedding on its fast path
-// (embedding the distinct values only) instead of embedding every pixel,
-// which is several times slower.
-var spatialChunk = int64(max(1, radmodel.MaxFastLevels/2))
-
 // forwardModel runs the model in training mode (dropout, autocast on
-// CUDA) on x_t with timesteps tin, in chunks for timestep maps.
+// CUDA) on x_t with timesteps tin. A batch of timestep maps (every sample
+// at its own step) stays on the spatial embedding's fast path: radmodel
+// takes each sample's few levels apart.
 func (t *trainer) forwardModel(s *torch.Scope, xt, tin, y *torch.Tensor) (*torch.Tensor, error) {
-	b := xt.Size(0)
-	chunk := b
-	if tin.Dim() == 4 {
-		chunk = min(b, spatialChunk)
+	fs := s.Child()
+	defer fs.Close()
+	if t.autocast {
+		fs.SetAutocast(torch.BFloat16)
 	}
-	opts := radmodel.ForwardOpts{Train: true, Generator: t.gens["dropout"]}
-	var outs []*torch.Tensor
-	for i := int64(0); i < b; i += chunk {
-		n := min(chunk, b-i)
-		fs := s.Child()
-		if t.autocast {
-			fs.SetAutocast(torch.BFloat16)
-		}
-		xi, ti, yi := xt, tin, y
-		if n < b {
-			xi, ti = fs.Narrow(xt, 0, i, n), fs.Narrow(tin, 0, i, n)
-			if y != nil {
-				yi = fs.Narrow(y, 0, i, n)
-			}
-		}
-		o := fs.Keep(t.model.ForwardWith(fs, xi, ti, yi, opts))
-		err := fs.Err()
-		fs.Close()
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
-	}
-	if len(outs) == 1 {
-		return outs[0], nil
-	}
-	out := s.Cat(0, outs...)
-	return out, s.Err()
+	out := fs.Keep(t.model.ForwardWith(fs, xt, tin, y, radmodel.ForwardOpts{Train: true, Generator: t.gens["dropout"]}))
+	return out, fs.Err()
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
