@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 go build -ldflags="-s -w" -o bin/radctl ./cmd/radctl
-for p in torch radmodel radmodel/diffusion infer; do
+for p in torch radmodel radmodel/diffusion infer train; do
   go test -c -ldflags="-s -w" -o "bin/$(basename $p).test" "./$p"
 done
 ls -la bin
