@@ -25,10 +25,7 @@ func TestCUDAForward(t *testing.T) {
 			defer m.Close()
 			s := torch.NewNoGradScope()
 			defer s.Close()
-			io, err := torch.LoadPT(s, fixture(name+".io.pt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			io := fixtureIO(t, s, name)
 			x, y := io.Get("x"), io.Get("y")
 			for _, tc := range []struct{ t, out string }{{"t", "out"}, {"tf", "out_tf"}} {
 				out := m.Forward(s, x, io.Get(tc.t), y)

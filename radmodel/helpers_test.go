@@ -86,3 +86,13 @@ func noErr(t testing.TB, s *torch.Scope) {
 		t.Fatal(err)
 	}
 }
+
+// fixtureIO reads NAME.io.pt into s.
+func fixtureIO(t testing.TB, s *torch.Scope, name string) *torch.StateDict {
+	t.Helper()
+	io, err := torch.LoadPT(s, fixture(name+".io.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return io
+}

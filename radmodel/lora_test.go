@@ -38,10 +38,7 @@ func TestLoRAFreshMergeSaveLoad(t *testing.T) {
 			defer m.Close()
 			s := torch.NewNoGradScope()
 			defer s.Close()
-			io, err := torch.LoadPT(s, fixture(name+".io.pt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			io := fixtureIO(t, s, name)
 			base := fixtureOut(t, s, m, io)
 			g := torch.NewGenerator(1)
 			defer g.Close()

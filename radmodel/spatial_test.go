@@ -32,10 +32,7 @@ func TestSpatialConstantEqualsScalar(t *testing.T) {
 			defer m.Close()
 			s := torch.NewNoGradScope()
 			defer s.Close()
-			io, err := torch.LoadPT(s, fixture(name+".io.pt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			io := fixtureIO(t, s, name)
 			x, y := io.Get("x"), io.Get("y")
 			h, w := x.Size(2), x.Size(3)
 			for _, tc := range []struct{ t, out string }{{"t", "out"}, {"tf", "out_tf"}} {
@@ -61,10 +58,7 @@ func TestSpatialFastEqualsPlain(t *testing.T) {
 			defer m.Close()
 			s := torch.NewNoGradScope()
 			defer s.Close()
-			io, err := torch.LoadPT(s, fixture(name+".io.pt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			io := fixtureIO(t, s, name)
 			x, y := io.Get("x"), io.Get("y")
 			// sample 0: a box hole at step 613.25 on clean (-1) pixels;
 			// sample 1: three levels in bands
