@@ -1,14 +1,11 @@
 package infer
 
 import (
-	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 
 	xdraw "golang.org/x/image/draw"
-
-	"github.com/radinpaint/rad/torch"
 )
 
 // A mask image's value at a pixel is its luminance (ITU-R 601, as
@@ -149,19 +146,4 @@ func composite(orig, gen *image.RGBA, mask []float32) *image.RGBA {
 		}
 	}
 	return out
-}
-
-// tensorImage reads sample b of x [B,C,H,W] as an image.
-func tensorImage(x *torch.Tensor, b int) (*image.RGBA, error) {
-	sh := x.Shape()
-	c, h, w := int(sh[1]), int(sh[2]), int(sh[3])
-	all, err := x.Float32s()
-	if err != nil {
-		return nil, err
-	}
-	n := c * h * w
-	if (b+1)*n > len(all) {
-		return nil, fmt.Errorf("sample %d outside a batch of %d", b, sh[0])
-	}
-	return chwToRGBA(all[b*n:(b+1)*n], c, w, h), nil
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
@@ -414,4 +415,62 @@ func TestJumpSchedule(t *testing.T) {
 	if up != 15 { // jumps at 0, 5, 10: one resampling each of 5 steps
 		t.Fatalf("%d forward steps in %v", up, ts)
 	}
+}
+
+// TestInpaintBatching: concurrent calls share batched forwards (fewer model
+// calls), each keeps its own seed's noise, so results match the unbatched
+// ones up to float rounding, and the known region stays exact.
+func TestInpaintBatching(t *testing.T) {
+	m, err := radmodel.NewRandom(tinyConfig(t), torch.CPU, torch.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	serial := newInpainter(t, m)
+	batched, err := New(Config{Model: m, MaxBatch: 4, BatchWindow: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batched.Close()
+	ctx := context.Background()
+	img := randomImage(16, 16, 3)
+	mask := boxMask(16, 16, 4, 4, 12, 12)
+	want := make([][]byte, 8)
+	for i := range want {
+		out, _, err := serial.Inpaint(ctx, img, mask, Options{Seed: uint64(i), Steps: 6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = out.Pix
+	}
+	var wg sync.WaitGroup
+	got := make([]*image.RGBA, 8)
+	stats := make([]*Stats, 8)
+	errs := make([]error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			got[i], stats[i], errs[i] = batched.Inpaint(ctx, img, mask, Options{Seed: uint64(i), Steps: 6})
+		}(i)
+	}
+	wg.Wait()
+	maxBatch := 0
+	for i := range got {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		knownEqual(t, got[i], img, mask)
+		maxBatch = max(maxBatch, stats[i].BatchSize)
+		for j := range got[i].Pix {
+			d := int(got[i].Pix[j]) - int(want[i][j])
+			if d > 2 || d < -2 {
+				t.Fatalf("request %d: byte %d is %d batched, %d alone", i, j, got[i].Pix[j], want[i][j])
+			}
+		}
+	}
+	if maxBatch < 2 || batched.ModelCalls() >= 8*6 {
+		t.Fatalf("no batching: largest batch %d, %d model calls for 8 requests of 6 steps", maxBatch, batched.ModelCalls())
+	}
+	t.Logf("8 requests: %d model calls, largest batch %d", batched.ModelCalls(), maxBatch)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,10 @@ type Inpainter struct {
 	// adapter's metadata; 0 by default).
 	offset float64
 	calls  atomic.Int64
+
+	batches   chan *request // nil without batching
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 // Config describes the model an Inpainter serves.
@@ -33,6 +38,14 @@ type Config struct {
 	DiffusionSteps int
 	NoiseSchedule  string
 	TimestepOffset float64
+	// MaxBatch > 1 samples up to that many concurrent Inpaint calls with
+	// the same sampler settings together, as one batch (each with its own
+	// seed's noise). Batched results equal unbatched ones up to float
+	// rounding of batched kernels, not bit for bit; 0 or 1 never batches.
+	MaxBatch int
+	// BatchWindow is how long a call waits for others to join its batch
+	// (default 5 ms).
+	BatchWindow time.Duration
 }
 
 // New makes an Inpainter.
@@ -47,7 +60,24 @@ func New(c Config) (*Inpainter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inpainter: %w", err)
 	}
-	return &Inpainter{model: c.Model, den: UNetDenoiser{Model: c.Model}, base: base, offset: c.TimestepOffset}, nil
+	ip := &Inpainter{model: c.Model, den: UNetDenoiser{Model: c.Model}, base: base, offset: c.TimestepOffset}
+	if c.MaxBatch > 1 {
+		if c.BatchWindow <= 0 {
+			c.BatchWindow = 5 * time.Millisecond
+		}
+		ip.batches = make(chan *request)
+		ip.stop = make(chan struct{})
+		go ip.batcher(c.MaxBatch, c.BatchWindow)
+	}
+	return ip, nil
+}
+
+// Close stops the batching goroutine (a no-op without batching). The model
+// stays the caller's to close.
+func (ip *Inpainter) Close() {
+	if ip.stop != nil {
+		ip.closeOnce.Do(func() { close(ip.stop) })
+	}
 }
 
 // ModelCalls counts the model calls made through this Inpainter.
@@ -87,6 +117,8 @@ type Stats struct {
 	HoleFraction float64 `json:"hole_fraction"`
 	Seed         uint64  `json:"seed"`
 	Resized      bool    `json:"resized"`
+	// BatchSize is the number of requests sampled together with this one.
+	BatchSize int `json:"batch_size"`
 }
 
 // Inpaint fills the hole of img given by mask (same size; 1 = hole, white
@@ -131,30 +163,25 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	x := rgbaToCHW(resizeRGBA(orig, size, size), cfg.InChannels)
 	m := resizeMask(levels, w, h, size, size)
 
-	s := torch.NewNoGradScope().SetInference(true)
-	defer s.Close()
-	dev := ip.model.Device()
-	x0 := torch.FromSliceOn(s, dev, x, 1, int64(cfg.InChannels), int64(size), int64(size))
-	mt := torch.FromSliceOn(s, dev, m, 1, 1, int64(size), int64(size))
-	var y *torch.Tensor
-	if cfg.NumClasses > 0 {
-		if o.Class < 0 || o.Class >= cfg.NumClasses {
-			return nil, nil, fmt.Errorf("inpaint: class %d outside 0..%d", o.Class, cfg.NumClasses-1)
+	if cfg.NumClasses > 0 && (o.Class < 0 || o.Class >= cfg.NumClasses) {
+		return nil, nil, fmt.Errorf("inpaint: class %d outside 0..%d", o.Class, cfg.NumClasses-1)
+	}
+	req := &request{ctx: ctx, x: x, m: m, o: o, done: make(chan struct{})}
+	if ip.batches != nil {
+		select {
+		case ip.batches <- req:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
 		}
-		y = torch.FromSliceOn(s, dev, []int64{int64(o.Class)})
+		<-req.done
+	} else {
+		ip.runBatch([]*request{req})
 	}
-	if err := s.Err(); err != nil {
-		return nil, nil, err
+	st.ModelCalls, st.Steps, st.BatchSize = req.calls, req.steps, req.batch
+	if req.err != nil {
+		return nil, nil, req.err
 	}
-	out, calls, steps, err := ip.Sample(ctx, s, x0, mt, y, o)
-	st.ModelCalls, st.Steps = calls, steps
-	if err != nil {
-		return nil, nil, err
-	}
-	gen, err := tensorImage(out, 0)
-	if err != nil {
-		return nil, nil, err
-	}
+	gen := chwToRGBA(req.out, cfg.InChannels, size, size)
 	gen = resizeRGBA(gen, w, h)
 	res := composite(orig, gen, levels)
 	st.Seconds = time.Since(start).Seconds()
@@ -172,6 +199,12 @@ func kindOr(k Kind) Kind {
 // m [B,1,H,W] (1 = hole) on the model's device, y the labels or nil. It
 // returns the result (owned by s), the model calls and the steps.
 func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options) (*torch.Tensor, int64, int, error) {
+	return ip.sample(ctx, s, x0, m, y, o, nil)
+}
+
+// sample is Sample with optional per-sample generators (else one from
+// o.Seed for the batch).
+func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator) (*torch.Tensor, int64, int, error) {
 	steps := o.Steps
 	if steps == 0 {
 		steps = 100
@@ -183,6 +216,7 @@ func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 	defer g.Close()
 	var calls atomic.Int64
 	so := sampleOptions(y, &calls, o.Progress)
+	so.PerSample = per
 	defer func() { ip.calls.Add(calls.Load()) }()
 	switch kindOr(o.Sampler) {
 	case RAD, RADDDIM:

@@ -83,7 +83,10 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 	times := JumpSchedule(chain.N(), ro.JumpLength, ro.JumpNSample)
 	total := RePaintCalls(chain.N(), ro.JumpLength, ro.JumpNSample)
 	// one draw to start, two per reverse step, one per step back
-	noise := newNoiseSource(w, g, x0, 1+2*total+(len(times)-1-total))
+	noise, err := newNoise(w, g, o.PerSample, x0, 1+2*total+(len(times)-1-total))
+	if err != nil {
+		return nil, err
+	}
 	x := noise.draw(w)
 	calls := 0
 	for i := 0; i+1 < len(times); i++ {

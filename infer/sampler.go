@@ -65,6 +65,10 @@ type SampleOptions struct {
 	Callback func(i, total int, x, predX0 *torch.Tensor)
 	// Calls, if set, is incremented at every model call.
 	Calls *atomic.Int64
+	// PerSample, if set, gives every sample of the batch its own generator
+	// (one per sample): a sample's noise then does not depend on the rest
+	// of the batch, so it matches a run of that sample alone.
+	PerSample []*torch.Generator
 }
 
 func uniform(k, b int) []int {
@@ -172,7 +176,7 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 	w := s.Child()
 	defer w.Close()
 	n := p.Schedule.N()
-	r, err := p.prepare(w, x0, m, g, n+1)
+	r, err := p.prepare(w, x0, m, g, o.PerSample, n+1)
 	if err != nil {
 		return nil, err
 	}
@@ -209,13 +213,17 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 type run struct {
 	hole  *torch.Tensor // m >= 0.5 (bool) when the mask is binary, else nil
 	table *torch.Tensor // the timestep mapper's table on the device
-	noise *noiseSource
+	noise noise
 }
 
 // prepare looks at the mask once (binary or not) and sets up the noise
 // for `draws` draws of x0's shape.
-func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generator, draws int) (*run, error) {
-	r := &run{noise: newNoiseSource(s, g, x0, draws)}
+func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generator, per []*torch.Generator, draws int) (*run, error) {
+	noise, err := newNoise(s, g, per, x0, draws)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{noise: noise}
 	binary, err := s.All(s.LogicalOr(s.EqScalar(m, 0), s.EqScalar(m, 1))).Item()
 	if err != nil {
 		return nil, err
@@ -226,6 +234,42 @@ func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generato
 		r.table = p.Mapper.Table(s, x0.Device())
 	}
 	return r, s.Err()
+}
+
+// noise is a run's sequence of Gaussian draws of the sample's shape.
+type noise interface {
+	draw(s *torch.Scope) *torch.Tensor
+}
+
+// newNoise draws from g for the whole batch, or from one generator per
+// sample (per, one per sample of x0).
+func newNoise(s *torch.Scope, g *torch.Generator, per []*torch.Generator, x0 *torch.Tensor, draws int) (noise, error) {
+	if per == nil {
+		return newNoiseSource(s, g, x0, draws), nil
+	}
+	if int64(len(per)) != x0.Size(0) {
+		return nil, fmt.Errorf("%d per-sample generators for a batch of %d", len(per), x0.Size(0))
+	}
+	one := s.Narrow(x0, 0, 0, 1)
+	b := make(batchNoise, len(per))
+	for i, pg := range per {
+		b[i] = newNoiseSource(s, pg, one, draws)
+	}
+	return b, nil
+}
+
+// batchNoise stacks every sample's own draws.
+type batchNoise []*noiseSource
+
+func (b batchNoise) draw(s *torch.Scope) *torch.Tensor {
+	if len(b) == 1 {
+		return b[0].draw(s)
+	}
+	parts := make([]*torch.Tensor, len(b))
+	for i, src := range b {
+		parts[i] = src.draw(s)
+	}
+	return s.Cat(0, parts...)
 }
 
 // noiseSource draws the Gaussian noise of a run from the CPU generator in

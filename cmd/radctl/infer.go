@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,7 +49,7 @@ func init() {
 			&cli.Float64Flag{Name: "eta", Value: 0, Usage: "DDIM eta"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed (sample k of an image uses seed+k)"},
 			&cli.IntFlag{Name: "n", Value: 1, Usage: "samples per input"},
-			&cli.IntFlag{Name: "batch-size", Value: 1, Usage: "inputs inpainted at once (goroutines sharing the model)"},
+			&cli.IntFlag{Name: "batch-size", Value: 1, Usage: "inputs sampled together as one batch (same model calls for up to this many images)"},
 			&cli.BoolFlag{Name: "invert-mask", Usage: "mask 255 = keep (RePaint's convention)"},
 			&cli.BoolFlag{Name: "soft-mask", Usage: "gray mask levels are partial-strength regeneration"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "feed the hole's scalar timestep instead of the per-pixel map"},
@@ -76,6 +77,7 @@ func runInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer ip.Close()
 	jobs, err := inferJobs(c)
 	if err != nil {
 		return err
@@ -208,7 +210,8 @@ func inpainterFor(c *cli.Context) (*infer.Inpainter, torch.Device, error) {
 		}
 	}
 	steps, sched := spec.Diffusion.DiffusionSteps, spec.Diffusion.NoiseSchedule
-	ip, err := infer.New(infer.Config{Model: m, DiffusionSteps: steps, NoiseSchedule: sched, TimestepOffset: offset})
+	ip, err := infer.New(infer.Config{Model: m, DiffusionSteps: steps, NoiseSchedule: sched, TimestepOffset: offset,
+		MaxBatch: c.Int("batch-size"), BatchWindow: 50 * time.Millisecond})
 	return ip, m.Device(), err
 }
 
