@@ -172,13 +172,11 @@ func (te *timeEmb) levelTerms(c *torch.Scope, m *UNet, lin *linear, h, w int64) 
 		return nil
 	}
 	k := l.Size(1)
-	vec := func(i int64) *torch.Tensor { // [B,C,1,1]
-		return c.Unsqueeze(c.Unsqueeze(c.Select(l, 1, i), 2), 3)
-	}
-	t := &embTerms{base: vec(0)}
+	l5 := c.Reshape(l, l.Size(0), k, l.Size(2), 1, 1) // level i: [B,C,1,1] by one select
+	t := &embTerms{base: c.Select(l5, 1, 0)}
 	for i := int64(1); i < k; i++ {
 		t.inds = append(t.inds, c.Narrow(ind, 1, i, 1))
-		t.deltas = append(t.deltas, c.Sub(vec(i), t.base))
+		t.deltas = append(t.deltas, c.Sub(c.Select(l5, 1, i), t.base))
 	}
 	return t
 }
