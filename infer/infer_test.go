@@ -474,3 +474,41 @@ func TestInpaintBatching(t *testing.T) {
 	}
 	t.Logf("8 requests: %d model calls, largest batch %d", batched.ModelCalls(), maxBatch)
 }
+
+// TestLevelTableMatchesPerPixel: for a binary mask, the per-run table of
+// both pixel kinds gives the generic per-pixel levels and posterior.
+func TestLevelTableMatchesPerPixel(t *testing.T) {
+	base, _ := diffusion.NewNamedBase("linear", 1000)
+	p, _ := NewProcess(base, "100", 0)
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	g := torch.NewGenerator(4)
+	defer g.Close()
+	m := s.To(s.GtScalar(s.Rand(g, torch.Float32, torch.CPU, 2, 1, 8, 8), 0.6), torch.Float32)
+	tab, err := newLevelTable(s, p.Schedule, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := s.GeScalar(m, 0.5)
+	for _, k := range []int{0, 1, 37, 99} {
+		want, err := p.Schedule.Levels(s, uniform(k, 2), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wp := p.Schedule.PosteriorOf(s, want, m)
+		got, gp := tab.at(s, k, 2, hole)
+		pairs := map[string][2]*torch.Tensor{
+			"LogA": {got.LogA, want.LogA}, "LogAPrev": {got.LogAPrev, want.LogAPrev}, "Bbar": {got.Bbar, want.Bbar},
+			"BbarPrev": {got.BbarPrev, want.BbarPrev}, "Alpha": {got.Alpha, want.Alpha}, "Beta": {got.Beta, want.Beta},
+			"Frozen": {s.To(got.Frozen, torch.Float64), s.To(want.Frozen, torch.Float64)},
+			"First":  {s.Expand(s.To(got.First, torch.Float64), 2, 1, 1, 1), s.To(want.First, torch.Float64)},
+			"Coef1":  {gp.Coef1, wp.Coef1}, "Coef2": {gp.Coef2, wp.Coef2}, "Var": {gp.Variance, wp.Variance},
+			"VarClipped": {gp.VarianceClipped, wp.VarianceClipped}, "LogVarClipped": {gp.LogVarianceClipped, wp.LogVarianceClipped},
+		}
+		for name, pr := range pairs {
+			if d := maxDiff(t, s, pr[0], pr[1]); d > 1e-12 {
+				t.Fatalf("step %d %s: table differs from per-pixel by %g", k, name, d)
+			}
+		}
+	}
+}

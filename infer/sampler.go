@@ -89,11 +89,16 @@ func (p *Process) Step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 // step is Step with what a run computed once (nil for a lone step).
 func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int, noise *torch.Tensor, o SampleOptions, r *run) (next, predX0 *torch.Tensor, err error) {
 	b := int(x.Size(0))
-	lv, err := p.Schedule.Levels(s, uniform(k, b), m)
-	if err != nil {
-		return nil, nil, err
+	var lv *diffusion.Levels
+	var post *diffusion.Posterior
+	if r != nil && r.levels != nil {
+		lv, post = r.levels.at(s, k, b, r.hole)
+	} else {
+		if lv, err = p.Schedule.Levels(s, uniform(k, b), m); err != nil {
+			return nil, nil, err
+		}
+		post = p.Schedule.PosteriorOf(s, lv, m)
 	}
-	post := p.Schedule.PosteriorOf(s, lv, m)
 	var ts Timesteps
 	switch {
 	case p.Spatial && r != nil && r.hole != nil:
@@ -211,9 +216,10 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 
 // run holds what a sampling run computes once.
 type run struct {
-	hole  *torch.Tensor // m >= 0.5 (bool) when the mask is binary, else nil
-	table *torch.Tensor // the timestep mapper's table on the device
-	noise noise
+	hole   *torch.Tensor // m >= 0.5 (bool) when the mask is binary, else nil
+	levels *levelTable   // binary masks: every step's levels, computed once
+	table  *torch.Tensor // the timestep mapper's table on the device
+	noise  noise
 }
 
 // prepare looks at the mask once (binary or not) and sets up the noise
@@ -230,6 +236,9 @@ func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generato
 	}
 	if binary == 1 {
 		r.hole = s.GeScalar(m, 0.5)
+		if r.levels, err = newLevelTable(s, p.Schedule, x0.Device()); err != nil {
+			return nil, err
+		}
 	} else if p.Spatial {
 		r.table = p.Mapper.Table(s, x0.Device())
 	}
