@@ -43,6 +43,8 @@ type trainer struct {
 	emaScope *torch.Scope
 	sched    *diffusion.Schedule
 	mapper   *diffusion.TimestepMapper
+	tauTab   *torch.Tensor // the mapper's table on the device, made once
+	tabScope *torch.Scope
 	gens     map[string]*torch.Generator
 	labels   *labeler
 
@@ -66,6 +68,9 @@ var testHooks struct {
 }
 
 func (t *trainer) close() {
+	if t.tabScope != nil {
+		t.tabScope.Close()
+	}
 	if t.opt != nil {
 		t.opt.Close()
 	}
@@ -392,7 +397,15 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 		}
 		tin = torch.FromSliceOn(s, t.dev, ts)
 	} else {
-		tin = t.mapper.Map(s, lv.Bbar)
+		if t.tauTab == nil {
+			// one host-to-device copy for the run, not one per step
+			t.tabScope = torch.NewNoGradScope()
+			t.tauTab = t.mapper.Table(t.tabScope, t.dev)
+			if err := t.tabScope.Err(); err != nil {
+				return lossTerms{}, err
+			}
+		}
+		tin = t.mapper.MapWith(s, t.tauTab, lv.Bbar)
 	}
 	var y *torch.Tensor
 	if t.labels != nil {

@@ -18,8 +18,7 @@ import (
 )
 
 func init() {
-	flags := modelFlags("base")
-	flags[0].(*cli.StringFlag).Required = false
+	flags := modelFlagsWith(&cli.StringFlag{Name: "base", Usage: "checkpoint (default: the embedded demo model, or random weights of a config)"})
 	commands = append(commands, &cli.Command{
 		Name:  "bench",
 		Usage: "RAD against RePaint on the same model, side by side: wall time and model calls per image",

@@ -26,8 +26,7 @@ import (
 )
 
 func init() {
-	flags := modelFlags("base")
-	flags[0].(*cli.StringFlag).Required = false
+	flags := modelFlagsWith(&cli.StringFlag{Name: "base", Usage: "checkpoint: torch.save state dict, TorchScript archive or safetensors (or --demo)"})
 	commands = append(commands, &cli.Command{
 		Name:  "infer",
 		Usage: "inpaint images: RAD (100 model calls), RAD DDIM or the RePaint baseline",

@@ -9,10 +9,16 @@ import (
 	"github.com/radinpaint/rad/torch"
 )
 
-// modelFlags are the flags that pick a model's config, device and dtype.
+// modelFlags are the flags that pick a model's config, device and dtype;
+// the checkpoint flag is required.
 func modelFlags(modelFlag string) []cli.Flag {
+	return modelFlagsWith(&cli.StringFlag{Name: modelFlag, Required: true, Usage: "checkpoint: torch.save state dict, TorchScript archive or safetensors"})
+}
+
+// modelFlagsWith is modelFlags with the given checkpoint flag.
+func modelFlagsWith(checkpoint cli.Flag) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: modelFlag, Required: true, Usage: "checkpoint: torch.save state dict, TorchScript archive or safetensors"},
+		checkpoint,
 		&cli.StringFlag{Name: "config", Usage: "config JSON (unet_kwargs, script_util_flags or flags object)"},
 		&cli.StringFlag{Name: "model-flags", Usage: "guided-diffusion flag string, e.g. \"--attention_resolutions 32,16,8 --class_cond False ...\""},
 		&cli.StringFlag{Name: "preset", Usage: "config of a released checkpoint: " + fmt.Sprint(radmodel.PresetNames())},

@@ -18,8 +18,7 @@ import (
 )
 
 func init() {
-	flags := modelFlags("base")
-	flags[0] = &cli.StringFlag{Name: "base", Usage: "checkpoint to start from (required for rad-lora; rad-full and adm without it start from random weights of the config)"}
+	flags := modelFlagsWith(&cli.StringFlag{Name: "base", Usage: "checkpoint to start from (required for rad-lora; rad-full and adm without it start from random weights of the config)"})
 	def := train.DefaultConfig()
 	commands = append(commands, &cli.Command{
 		Name:  "train",
