@@ -7,6 +7,7 @@ require (
 	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/urfave/cli/v2 v2.27.5
 	golang.org/x/image v0.24.0
+	gonum.org/v1/gonum v0.15.1
 )
 
 require (

@@ -12,21 +12,24 @@ import (
 // request is one Inpaint call's tensors-to-be, at the model's size.
 type request struct {
 	ctx  context.Context
-	x, m []float32 // [C,S,S] in [-1, 1] and [S,S] levels
+	x, m []float32 // [C,H,W] in [-1, 1] and [H,W] levels
+	w, h int       // the model input's size
 	o    Options
 	done chan struct{}
 
-	out   []float32 // [C,S,S]
+	out   []float32 // [C,H,W]
 	calls int64
 	steps int
 	batch int
 	err   error
 }
 
-// key groups requests that can share a batch: same sampler settings.
+// key groups requests that can share a batch: same sampler settings and
+// model input size.
 func (r *request) key() string {
 	o := r.o
-	return fmt.Sprintf("%s/%d/%g/%v/%+v", kindOr(o.Sampler), o.Steps, o.Eta, o.ScalarEmbedding, o.RePaint)
+	return fmt.Sprintf("%s/%d/%g/%v/%+v/%dx%d/%d", kindOr(o.Sampler), o.Steps, o.Eta, o.ScalarEmbedding, o.RePaint,
+		r.w, r.h, o.MaxTilePixels)
 }
 
 // batcher collects concurrent requests into batches of up to max with the
@@ -110,11 +113,11 @@ func (ip *Inpainter) runBatch(reqs []*request) {
 		}
 	}()
 	cfg := ip.model.Config()
-	size := int64(cfg.ImageSize)
+	h, w := int64(reqs[0].h), int64(reqs[0].w) // the same for the batch
 	c := int64(cfg.InChannels)
 	b := int64(len(reqs))
-	xs := make([]float32, 0, int(b*c*size*size))
-	ms := make([]float32, 0, int(b*size*size))
+	xs := make([]float32, 0, int(b*c*h*w))
+	ms := make([]float32, 0, int(b*h*w))
 	var labels []int64
 	gens := make([]*torch.Generator, b)
 	for i, r := range reqs {
@@ -136,8 +139,8 @@ func (ip *Inpainter) runBatch(reqs []*request) {
 	s := torch.NewNoGradScope().SetInference(true)
 	defer s.Close()
 	dev := ip.model.Device()
-	x0 := torch.FromSliceOn(s, dev, xs, b, c, size, size)
-	mt := torch.FromSliceOn(s, dev, ms, b, 1, size, size)
+	x0 := torch.FromSliceOn(s, dev, xs, b, c, h, w)
+	mt := torch.FromSliceOn(s, dev, ms, b, 1, h, w)
 	var y *torch.Tensor
 	if cfg.NumClasses > 0 {
 		y = torch.FromSliceOn(s, dev, labels)
@@ -162,7 +165,7 @@ func (ip *Inpainter) runBatch(reqs []*request) {
 	if err == nil {
 		all, err = out.Float32s()
 	}
-	n := int(c * size * size)
+	n := int(c * h * w)
 	for i, r := range reqs {
 		r.calls, r.steps, r.batch = calls, steps, len(reqs)
 		switch {

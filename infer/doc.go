@@ -13,4 +13,25 @@
 // regeneration: such a pixel starts from its own noise level
 // sqrt(A) x0 + sqrt(1 - A) eps with A = 1 - nu m, so it keeps part of its
 // content, like SDEdit with a per-pixel strength.
+//
+// Resolution (Options.Resolution). In model resolution the Inpainter
+// resizes every image to the model's training size and pastes the result
+// back under the mask. In native resolution the model runs on the image
+// at its own size, padded at the right and bottom to a multiple of the
+// UNet's downsampling factor 2^(len(channel_mult)-1) (DownsamplingFactor);
+// the padding is known context (mask 0, the image's reflection; where the
+// reflection would show a hole pixel, the mean of the known pixels) and is
+// cropped off afterwards. Options.MaxSide scales larger images down
+// first; above Options.MaxTilePixels the model runs on overlapping tiles
+// whose outputs are blended at every step (TiledDenoiser), so the tiles
+// are one sample. The default (ResolutionAuto) is decided by the model's
+// config (SizeBound): a model with attention resolutions (a non-empty
+// attention_resolutions) is bound to its training size and is resized; a
+// model without them is treated as fully convolutional and runs natively.
+// The attention block of the UNet's middle level, which every ADM has, is
+// not counted. Either mode can be forced.
+//
+// Images: ReadImage and image.Decode (with this package linked) read PNG,
+// JPEG and Netpbm: binary and plain PPM/PGM (P6, P5, P3, P2), 8 or 16
+// bits per sample.
 package infer

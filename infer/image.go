@@ -147,3 +147,94 @@ func composite(orig, gen *image.RGBA, mask []float32) *image.RGBA {
 	}
 	return out
 }
+
+// workSize is native mode's working size: w x h, or scaled so that the
+// longer side is maxSide when it is above it (maxSide > 0).
+func workSize(w, h, maxSide int) (int, int) {
+	if maxSide <= 0 || max(w, h) <= maxSide {
+		return w, h
+	}
+	if w >= h {
+		return maxSide, max(1, (h*maxSide+w/2)/w)
+	}
+	return max(1, (w*maxSide+h/2)/h), maxSide
+}
+
+// reflectIndex mirrors i into 0..n-1 without repeating the edge pixel
+// (numpy's "reflect"), for any i.
+func reflectIndex(i, n int) int {
+	if n == 1 {
+		return 0
+	}
+	p := 2 * (n - 1)
+	i %= p
+	if i < 0 {
+		i += p
+	}
+	if i >= n {
+		i = p - i
+	}
+	return i
+}
+
+// padToMultiple pads x [C,h,w] and its mask levels m [h,w] at the right
+// and bottom to the next multiples of f. The padding is known context
+// (level 0) with the image's reflection, except where the reflected pixel
+// is not fully known: a hole's content is never read, so there it is the
+// mean of the known pixels (0 without any).
+func padToMultiple(x, m []float32, c, w, h, f int) ([]float32, []float32, int, int) {
+	pw, ph := (w+f-1)/f*f, (h+f-1)/f*f
+	if pw == w && ph == h {
+		return x, m, w, h
+	}
+	mean := make([]float32, c)
+	var n float64
+	sums := make([]float64, c)
+	for i, v := range m {
+		if v == 0 {
+			n++
+			for ch := 0; ch < c; ch++ {
+				sums[ch] += float64(x[ch*w*h+i])
+			}
+		}
+	}
+	if n > 0 {
+		for ch := range mean {
+			mean[ch] = float32(sums[ch] / n)
+		}
+	}
+	px := make([]float32, c*pw*ph)
+	pm := make([]float32, pw*ph)
+	for y := 0; y < ph; y++ {
+		for xx := 0; xx < pw; xx++ {
+			inside := y < h && xx < w
+			sy, sx := reflectIndex(y, h), reflectIndex(xx, w)
+			src := sy*w + sx
+			if inside {
+				pm[y*pw+xx] = m[src]
+			}
+			for ch := 0; ch < c; ch++ {
+				v := x[ch*w*h+src]
+				if !inside && m[src] != 0 {
+					v = mean[ch]
+				}
+				px[ch*pw*ph+y*pw+xx] = v
+			}
+		}
+	}
+	return px, pm, pw, ph
+}
+
+// cropCHW is the top-left w x h of v [C,ph,pw].
+func cropCHW(v []float32, c, pw, ph, w, h int) []float32 {
+	if pw == w && ph == h {
+		return v
+	}
+	out := make([]float32, c*w*h)
+	for ch := 0; ch < c; ch++ {
+		for y := 0; y < h; y++ {
+			copy(out[ch*w*h+y*w:ch*w*h+(y+1)*w], v[ch*pw*ph+y*pw:ch*pw*ph+y*pw+w])
+		}
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,8 +101,110 @@ type Options struct {
 	// of the per-pixel map (the paper's ablation; plain ADM).
 	ScalarEmbedding bool
 	RePaint         RePaintOpts
+	// Resolution is the size the model works at: ResolutionModel (resize
+	// to the model's training size), ResolutionNative (the image's own
+	// size, padded) or ResolutionAuto (the default: Inpainter.Resolution
+	// decides by the model's attention; see the package documentation).
+	Resolution Resolution
+	// MaxSide > 0 bounds the working size in native mode: an image whose
+	// longer side is above it is downscaled to it first (Catmull-Rom; the
+	// mask by the maximum over each pixel's footprint), inpainted, scaled
+	// back and pasted into the original under the mask. Model mode
+	// ignores it.
+	MaxSide int
+	// MaxTilePixels bounds the pixels (height x width) of one model call
+	// in native mode: a larger padded image is denoised in overlapping
+	// tiles blended at every step (see TiledDenoiser). 0 means
+	// DefaultMaxTilePixels, < 0 never tiles. A model input of the model's
+	// own size is never tiled.
+	MaxTilePixels int
 	// Progress sees every model call.
 	Progress func(i, total int)
+}
+
+// Resolution is the size an Inpainter runs its model at.
+type Resolution string
+
+const (
+	// ResolutionAuto picks ResolutionModel for size-bound models and
+	// ResolutionNative for the rest (see SizeBound).
+	ResolutionAuto Resolution = ""
+	// ResolutionModel resizes every image to the model's training size.
+	ResolutionModel Resolution = "model"
+	// ResolutionNative runs the model on the image at its own size,
+	// reflect-padded to a multiple of the UNet's downsampling factor.
+	ResolutionNative Resolution = "native"
+)
+
+// ParseResolution reads "auto" (or ""), "model" or "native".
+func ParseResolution(s string) (Resolution, error) {
+	switch s {
+	case "", "auto":
+		return ResolutionAuto, nil
+	case "model", "native":
+		return Resolution(s), nil
+	}
+	return "", fmt.Errorf("unknown resolution %q (want auto, model or native)", s)
+}
+
+// DefaultMaxTilePixels is the default tile budget of native mode: one
+// megapixel per model call.
+const DefaultMaxTilePixels = 1024 * 1024
+
+// SizeBound reports whether a model is bound to its training size: it has
+// attention at some resolution of its UNet (a non-empty
+// attention_resolutions), whose global context and token statistics
+// depend on the image size. The attention block of the middle (coarsest)
+// level, which every ADM has, is not counted. A model without attention
+// resolutions is taken as fully convolutional: it runs at any size.
+func SizeBound(c radmodel.Config) bool { return len(c.AttentionResolutions) > 0 }
+
+// DownsamplingFactor is the UNet's total downsampling, 2^(levels-1): the
+// height and width of a model input must be multiples of it.
+func DownsamplingFactor(c radmodel.Config) int { return 1 << (c.Levels() - 1) }
+
+// Resolution resolves r for this Inpainter's model: ResolutionAuto
+// becomes ResolutionModel for a size-bound model (SizeBound) and
+// ResolutionNative otherwise.
+func (ip *Inpainter) Resolution(r Resolution) (Resolution, error) {
+	switch r {
+	case ResolutionAuto, "auto":
+		if SizeBound(ip.model.Config()) {
+			return ResolutionModel, nil
+		}
+		return ResolutionNative, nil
+	case ResolutionModel, ResolutionNative:
+		return r, nil
+	}
+	return "", fmt.Errorf("inpaint: unknown resolution %q (want auto, model or native)", r)
+}
+
+// denoiser is the model for inputs of h x w: tiled when above the tile
+// budget (never at the model's own size). It returns the tiles per call.
+func (ip *Inpainter) denoiser(h, w int, o Options) (Denoiser, int) {
+	cfg := ip.model.Config()
+	budget := o.MaxTilePixels
+	if budget == 0 {
+		budget = DefaultMaxTilePixels
+	}
+	if budget < 0 || h*w <= budget || (h == cfg.ImageSize && w == cfg.ImageSize) {
+		return ip.den, 1
+	}
+	f := DownsamplingFactor(cfg)
+	th, tw, ov := tileLayout(h, w, f, budget)
+	d := TiledDenoiser{Inner: ip.den, TileH: th, TileW: tw, Overlap: ov, Multiple: f}
+	return d, d.Tiles(h, w)
+}
+
+// tileLayout picks tiles for an h x w input (multiples of f) within a
+// budget of pixels per tile: near-square tiles, sides multiples of f (at
+// least 2f), overlapping by a quarter of the shorter side (at least f).
+func tileLayout(h, w, f, budget int) (th, tw, overlap int) {
+	side := max(int(math.Sqrt(float64(budget)))/f*f, 2*f)
+	th = min(h, side)
+	tw = min(w, max(budget/th/f*f, 2*f))
+	overlap = max(min(th, tw)/4/f*f, f)
+	return th, tw, overlap
 }
 
 // Stats describe one call.
@@ -116,19 +219,39 @@ type Stats struct {
 	ModelSize    int     `json:"model_size"`
 	HoleFraction float64 `json:"hole_fraction"`
 	Seed         uint64  `json:"seed"`
-	Resized      bool    `json:"resized"`
+	// Resized: the image was scaled for the model (to the model's size,
+	// or down to MaxSide).
+	Resized bool `json:"resized"`
+	// Resolution is "model" or "native"; WorkWidth x WorkHeight is the
+	// model input's size (padding included) and Tiles the model calls per
+	// step (1 untiled; ModelCalls counts steps).
+	Resolution string `json:"resolution"`
+	WorkWidth  int    `json:"work_width"`
+	WorkHeight int    `json:"work_height"`
+	Tiles      int    `json:"tiles"`
 	// BatchSize is the number of requests sampled together with this one.
 	BatchSize int `json:"batch_size"`
 }
 
 // Inpaint fills the hole of img given by mask (same size; 1 = hole, white
-// >= 128 unless InvertMask) and returns the result at img's size. Images of
-// another size than the model's are resized to it (Catmull-Rom; the mask by
-// the maximum over each pixel's footprint, so the hole only grows),
-// inpainted, resized back, and pasted into the original where the mask is
-// a hole: the known region is always the input's, byte for byte. A mask
-// without a hole returns the input with no model call; a mask that is all
-// hole is pure generation. ctx is checked between steps.
+// >= 128 unless InvertMask) and returns the result at img's size.
+//
+// In model resolution, images of another size than the model's are
+// resized to it (Catmull-Rom; the mask by the maximum over each pixel's
+// footprint, so the hole only grows), inpainted, resized back, and pasted
+// into the original where the mask is a hole. In native resolution the
+// model works on the image at its own size (or scaled down to MaxSide),
+// padded at the right and bottom to a multiple of the UNet's
+// downsampling factor; the padding is known context (mask 0): the
+// image's reflection, except where the reflected pixel is in the hole,
+// whose content is never read (there the mean of the known pixels). The
+// result is cropped back. Above MaxTilePixels the model runs on
+// overlapping tiles blended at every step. See Options.Resolution for
+// which mode applies.
+//
+// The known region is always the input's, byte for byte. A mask without
+// a hole returns the input with no model call; a mask that is all hole is
+// pure generation. ctx is checked between steps.
 func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Options) (*image.RGBA, *Stats, error) {
 	start := time.Now()
 	if img == nil || mask == nil {
@@ -141,11 +264,18 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	if ib.Dx() < 1 || ib.Dy() < 1 {
 		return nil, nil, fmt.Errorf("inpaint: empty image")
 	}
+	res, err := ip.Resolution(o.Resolution)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.MaxSide < 0 {
+		return nil, nil, fmt.Errorf("inpaint: max side %d must be >= 0 (0: no limit)", o.MaxSide)
+	}
 	cfg := ip.model.Config()
 	size := cfg.ImageSize
 	w, h := ib.Dx(), ib.Dy()
 	st := &Stats{Sampler: string(kindOr(o.Sampler)), Device: ip.model.Device().String(), Width: w, Height: h,
-		ModelSize: size, Seed: o.Seed, Resized: w != size || h != size}
+		ModelSize: size, Seed: o.Seed, Resolution: string(res)}
 	orig := toRGBA(img)
 	if cfg.InChannels == 1 {
 		orig = grayOf(orig)
@@ -160,13 +290,25 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 		st.Seconds = time.Since(start).Seconds()
 		return orig, st, nil
 	}
-	x := rgbaToCHW(resizeRGBA(orig, size, size), cfg.InChannels)
-	m := resizeMask(levels, w, h, size, size)
-
 	if cfg.NumClasses > 0 && (o.Class < 0 || o.Class >= cfg.NumClasses) {
 		return nil, nil, fmt.Errorf("inpaint: class %d outside 0..%d", o.Class, cfg.NumClasses-1)
 	}
-	req := &request{ctx: ctx, x: x, m: m, o: o, done: make(chan struct{})}
+	// the working size ww x wh, and the model input's pw x ph (padded)
+	ww, wh := size, size
+	if res == ResolutionNative {
+		ww, wh = workSize(w, h, o.MaxSide)
+	}
+	st.Resized = ww != w || wh != h
+	x := rgbaToCHW(resizeRGBA(orig, ww, wh), cfg.InChannels)
+	m := resizeMask(levels, w, h, ww, wh)
+	pw, ph := ww, wh
+	if res == ResolutionNative {
+		x, m, pw, ph = padToMultiple(x, m, cfg.InChannels, ww, wh, DownsamplingFactor(cfg))
+	}
+	_, st.Tiles = ip.denoiser(ph, pw, o)
+	st.WorkWidth, st.WorkHeight = pw, ph
+
+	req := &request{ctx: ctx, x: x, m: m, w: pw, h: ph, o: o, done: make(chan struct{})}
 	if ip.batches != nil {
 		select {
 		case ip.batches <- req:
@@ -181,11 +323,11 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	if req.err != nil {
 		return nil, nil, req.err
 	}
-	gen := chwToRGBA(req.out, cfg.InChannels, size, size)
+	gen := chwToRGBA(cropCHW(req.out, cfg.InChannels, pw, ph, ww, wh), cfg.InChannels, ww, wh)
 	gen = resizeRGBA(gen, w, h)
-	res := composite(orig, gen, levels)
+	out := composite(orig, gen, levels)
 	st.Seconds = time.Since(start).Seconds()
-	return res, st, nil
+	return out, st, nil
 }
 
 func kindOr(k Kind) Kind {
@@ -197,7 +339,9 @@ func kindOr(k Kind) Kind {
 
 // Sample runs the chosen sampler on tensors: x0 [B,C,H,W] in [-1, 1] and
 // m [B,1,H,W] (1 = hole) on the model's device, y the labels or nil. It
-// returns the result (owned by s), the model calls and the steps.
+// returns the result (owned by s), the model calls and the steps. H and
+// W must be multiples of DownsamplingFactor; an input of another size than
+// the model's above o.MaxTilePixels is denoised in tiles (TiledDenoiser).
 func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options) (*torch.Tensor, int64, int, error) {
 	return ip.sample(ctx, s, x0, m, y, o, nil)
 }
@@ -212,6 +356,10 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 	if steps < 1 || steps > ip.base.N() {
 		return nil, 0, 0, fmt.Errorf("inpaint: %d steps: the base chain has %d (use 1..%d)", steps, ip.base.N(), ip.base.N())
 	}
+	if !x0.Valid() || x0.Dim() != 4 {
+		return nil, 0, 0, fmt.Errorf("inpaint: image must be [B,C,H,W], got %v", shapeOf(x0))
+	}
+	den, _ := ip.denoiser(int(x0.Size(2)), int(x0.Size(3)), o)
 	g := torch.NewGenerator(o.Seed)
 	defer g.Close()
 	var calls atomic.Int64
@@ -226,7 +374,7 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 		}
 		p.DDIM, p.Eta = o.Sampler == RADDDIM, o.Eta
 		p.Spatial = !o.ScalarEmbedding
-		out, err := p.Sample(ctx, s, ip.den, x0, m, g, so)
+		out, err := p.Sample(ctx, s, den, x0, m, g, so)
 		return out, calls.Load(), p.Steps(), err
 	case RePaint:
 		ro := o.RePaint
@@ -236,7 +384,7 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 				ro.Respacing = fmt.Sprint(o.Steps)
 			}
 		}
-		out, err := RePaintSample(ctx, s, ip.den, x0, m, ip.base, ro, g, so)
+		out, err := RePaintSample(ctx, s, den, x0, m, ip.base, ro, g, so)
 		return out, calls.Load(), int(calls.Load()), err
 	}
 	return nil, 0, 0, fmt.Errorf("inpaint: unknown sampler %q (want rad, rad-ddim or repaint)", o.Sampler)

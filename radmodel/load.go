@@ -37,6 +37,32 @@ func Load(path string, cfg Config, dev torch.Device, dt torch.DType) (*UNet, err
 	return FromStateDict(sd, cfg, dev, dt, path)
 }
 
+// LoadSafetensorsBytes builds a model from the bytes of a safetensors file
+// (e.g. weights embedded with go:embed; name names them in errors), on dev
+// with model dtype dt. The config is the one saved in the file's metadata
+// by SaveSafetensors ("radmodel.config"); every key is checked as Load
+// does.
+func LoadSafetensorsBytes(name string, raw []byte, dev torch.Device, dt torch.DType) (*UNet, error) {
+	tmp := torch.NewNoGradScope()
+	defer tmp.Close()
+	sd, err := torch.LoadSafetensorsBytes(tmp, name, raw)
+	if err != nil {
+		return nil, fmt.Errorf("radmodel: %w", err)
+	}
+	js, _ := sd.Meta[metaConfigKey].(string)
+	if js == "" {
+		return nil, fmt.Errorf("radmodel: %s has no %s metadata: give its config", name, metaConfigKey)
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
+		return nil, fmt.Errorf("radmodel: %s: bad %s metadata: %w", name, metaConfigKey, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("radmodel: %s: %w", name, err)
+	}
+	return FromStateDict(sd, cfg, dev, dt, name)
+}
+
 // ReadWeights reads the tensors of a checkpoint (any supported format)
 // into s, on the CPU, keys in file order, and tells the format.
 func ReadWeights(s *torch.Scope, path string) (*torch.StateDict, torch.FileKind, error) {

@@ -496,6 +496,26 @@ func (m *UNet) LoadAdapter(path string, o ApplyOpts) (AdapterMeta, error) {
 	if err != nil {
 		return AdapterMeta{}, fmt.Errorf("adapter %s: %w", path, err)
 	}
+	return m.applyAdapter(path, d, o)
+}
+
+// LoadAdapterBytes is LoadAdapter on the bytes of an adapter file (e.g.
+// embedded with go:embed); name names it in errors.
+func (m *UNet) LoadAdapterBytes(name string, raw []byte, o ApplyOpts) (AdapterMeta, error) {
+	if m.lora != nil {
+		return AdapterMeta{}, fmt.Errorf("adapter %s: the model already has LoRA adapters", name)
+	}
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	d, err := torch.LoadSafetensorsBytes(s, name, raw)
+	if err != nil {
+		return AdapterMeta{}, fmt.Errorf("adapter %s: %w", name, err)
+	}
+	return m.applyAdapter(name, d, o)
+}
+
+// applyAdapter attaches the adapter in d (read from path) to m.
+func (m *UNet) applyAdapter(path string, d *torch.StateDict, o ApplyOpts) (AdapterMeta, error) {
 	meta, err := parseAdapterMeta(d.Meta)
 	if err != nil {
 		return meta, fmt.Errorf("adapter %s: %w", path, err)

@@ -63,6 +63,7 @@
 // LoadPT reads torch.save files (zip and legacy; OrderedDict state dicts
 // and plain dicts) through github.com/nlpodyssey/gopickle; SavePT writes
 // files that Python's torch.load reads; LoadSafetensors and
-// SaveSafetensors handle safetensors; LoadModule loads TorchScript. Every
-// writer writes a temporary file and renames it.
+// SaveSafetensors handle safetensors; LoadModule loads TorchScript (whose
+// Forward returns one tensor and ForwardAll the tensors of a tuple or list
+// output). Every writer writes a temporary file and renames it.
 package torch

@@ -83,10 +83,13 @@ func DetectFile(path string) (FileKind, error) {
 			}
 		}
 		return KindTorchZip, nil
+	case len(head) >= 9 && head[8] == '{':
+		// before the pickle test: a safetensors header length whose low
+		// byte is 0x80 starts like a pickle (a legacy torch.save file has
+		// its magic number's bytes at 8, never '{')
+		return KindSafetensors, nil
 	case len(head) > 0 && head[0] == 0x80:
 		return KindTorchLegacy, nil
-	case len(head) >= 9 && head[8] == '{':
-		return KindSafetensors, nil
 	}
 	return KindUnknown, nil
 }

@@ -1,6 +1,7 @@
 package torch
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"image"
 	"image/png"
@@ -96,6 +97,16 @@ func TestLoadStateDictFixtures(t *testing.T) {
 			diff, _ := s.Max(s.Abs(s.Sub(out, io.Get("out")))).Item()
 			if diff > 1e-5 {
 				t.Fatalf("TorchScript forward differs from out by %g", diff)
+			}
+			// ForwardAll returns the one output tensor
+			all := m.ForwardAll(s, in...)
+			noErr(t, s)
+			if len(all) != 1 {
+				t.Fatalf("ForwardAll: %d outputs, want 1", len(all))
+			}
+			diff, _ = s.Max(s.Abs(s.Sub(all[0], out))).Item()
+			if diff != 0 {
+				t.Fatalf("ForwardAll differs from Forward by %g", diff)
 			}
 			// fractional timesteps work too
 			in[1] = io.Get("tf")
@@ -302,5 +313,33 @@ func TestBadFiles(t *testing.T) {
 	}
 	if LiveModules() != 0 {
 		t.Fatalf("%d modules alive", LiveModules())
+	}
+}
+
+// TestDetectSafetensorsHeader0x80: a safetensors file whose header length
+// has the low byte 0x80 starts with the pickle opcode PROTO; it is still
+// safetensors (found with a Python-written fp16 export).
+func TestDetectSafetensorsHeader0x80(t *testing.T) {
+	hdr := []byte(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`)
+	for len(hdr)%256 != 0x80 {
+		hdr = append(hdr, ' ')
+	}
+	raw := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	raw = append(append(raw, hdr...), 0, 0, 128, 63)
+	path := filepath.Join(t.TempDir(), "x.safetensors")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := DetectFile(path); err != nil || k != KindSafetensors {
+		t.Fatalf("detected %v, %v", k, err)
+	}
+	s := NewScope()
+	defer s.Close()
+	d, err := LoadSafetensors(s, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := d.Get("a").Float32s(); len(v) != 1 || v[0] != 1 {
+		t.Fatalf("value %v", v)
 	}
 }

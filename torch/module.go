@@ -81,3 +81,32 @@ func (m *Module) Forward(s *Scope, inputs ...*Tensor) *Tensor {
 	e := C.rt_module_forward(C.int(s.mode), m.h, handlePtr(hs), C.int64_t(len(hs)), &h)
 	return s.call("torchscript forward "+m.Path, e, h, inputs...)
 }
+
+// ForwardAll runs the module's forward like Forward, for modules whose
+// output is a tensor or (possibly nested) tuples and lists of tensors: it
+// returns every tensor of the output in order (one for a plain tensor).
+// On error it records it in s and returns nil.
+func (m *Module) ForwardAll(s *Scope, inputs ...*Tensor) []*Tensor {
+	if !s.ok("torchscript forward", inputs...) {
+		return nil
+	}
+	if m.h == nil {
+		s.err = fmt.Errorf("torchscript %s: module is closed", m.Path)
+		return nil
+	}
+	hs := handles(inputs)
+	var outs *C.rt_tensor
+	var n C.int64_t
+	e := C.rt_module_forward_multi(C.int(s.mode), m.h, handlePtr(hs), C.int64_t(len(hs)), &outs, &n)
+	if e != nil {
+		s.call("torchscript forward "+m.Path, e, nil, inputs...)
+		return nil
+	}
+	defer C.rt_free_ptr(unsafe.Pointer(outs))
+	ch := unsafe.Slice(outs, int(n))
+	res := make([]*Tensor, n)
+	for i := range res {
+		res[i] = s.track(ch[i])
+	}
+	return res
+}

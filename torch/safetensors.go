@@ -43,6 +43,13 @@ func LoadSafetensors(s *Scope, path string) (*StateDict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors %s: %w", path, err)
 	}
+	return LoadSafetensorsBytes(s, path, raw)
+}
+
+// LoadSafetensorsBytes is LoadSafetensors on the bytes of a file (e.g.
+// embedded with go:embed); path names it in errors. The tensors are
+// copies: raw may be reused afterwards.
+func LoadSafetensorsBytes(s *Scope, path string, raw []byte) (*StateDict, error) {
 	if len(raw) < 8 {
 		return nil, fmt.Errorf("safetensors %s: file of %d bytes has no header", path, len(raw))
 	}

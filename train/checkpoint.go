@@ -28,7 +28,8 @@ import (
 // loader position, counters, as JSON). Beside it, each checkpoint exports
 // adapter-<step>.safetensors (rad-lora, for radctl infer --lora) or
 // model-<step>.safetensors (rad-full, adm: a model radmodel.Load reads),
-// from the EMA weights when EMA is on.
+// from the EMA weights when EMA is on, and then also adapter-raw-<step> or
+// model-raw-<step> from the raw weights.
 const (
 	ckptFormat  = "rad-train-checkpoint"
 	ckptPrefix  = "ckpt-"
@@ -43,9 +44,12 @@ const (
 	groupRNG    = "rng/"
 	exportLoRA  = "adapter-"
 	exportModel = "model-"
+	// rawInfix names the raw weights' exports: adapter-raw-<step>,
+	// model-raw-<step> (EMA on)
+	rawInfix = "raw-"
 )
 
-var ckptName = regexp.MustCompile(`^(ckpt|adapter|model)-(\d+)\.safetensors$`)
+var ckptName = regexp.MustCompile(`^(ckpt|adapter|model|adapter-raw|model-raw)-(\d+)\.safetensors$`)
 
 // stepFile is e.g. ckpt-00001000.safetensors.
 func stepFile(prefix string, step int) string {
@@ -209,7 +213,7 @@ func prune(dir string, keep int) error {
 			return err
 		}
 	}
-	for _, kind := range []string{"adapter", "model"} {
+	for _, kind := range []string{"adapter", "model", "adapter-raw", "model-raw"} {
 		es, err := listSteps(dir, kind)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
@@ -89,6 +90,18 @@ type Config struct {
 	// turns off the random left-right mirror.
 	RandomCrop bool `json:"random_crop,omitempty"`
 	NoFlip     bool `json:"no_flip,omitempty"`
+	// ZoomMax > 1 trains on patches of the images at random scales
+	// (data.Config.ZoomMax); 0: whole images.
+	ZoomMax float64 `json:"zoom_max,omitempty"`
+	// MaskKind is the training masks' kind (masks.Kind; "" = perlin, the
+	// paper's).
+	MaskKind string `json:"mask_kind,omitempty"`
+	// ScalarEmbedding trains RAD with ADM's scalar timestep embedding
+	// instead of the spatial one (the paper's ablation "Cfg. 2"): the
+	// model is fed the base timestep k of the sample's phase step, which
+	// is the hole's timestep in phase 1 and the known pixels' (the moving
+	// level) in phase 2, as radctl infer --scalar-embedding feeds it.
+	ScalarEmbedding bool `json:"scalar_embedding,omitempty"`
 
 	// LR, WeightDecay: AdamW's (betas 0.9/0.999, eps 1e-8).
 	LR          float64 `json:"lr"`
@@ -96,8 +109,12 @@ type Config struct {
 	// GradClip is the global gradient norm bound (<= 0: no clipping).
 	GradClip float64 `json:"grad_clip"`
 	// EMA is the decay of the exponential moving average of the trained
-	// weights; 0 turns it off.
+	// weights; 0 turns it off. With EMAWarmup it is the final decay.
 	EMA float64 `json:"ema"`
+	// EMAWarmup is the EMA's warm-up rule (see EMADecay): EMAWarmupRatio
+	// (DefaultConfig's) or EMAWarmupOff ("" too: checkpoints written before
+	// warm-up existed resume without it, exactly as they ran).
+	EMAWarmup string `json:"ema_warmup,omitempty"`
 	// LambdaVLB weighs the VLB term of RAD's hybrid loss (0 = MSE only).
 	// ADM always uses 1.
 	LambdaVLB float64 `json:"lambda_vlb"`
@@ -128,6 +145,10 @@ type Config struct {
 	// MaxNonFinite consecutive steps with a NaN or Inf loss or gradient
 	// stop the run (each is skipped: no update).
 	MaxNonFinite int `json:"max_nonfinite"`
+	// MaxDuration > 0 ends this session's training after that much wall
+	// time as if Steps were reached (checkpoint, samples, final exports);
+	// a later resume with more time goes on.
+	MaxDuration time.Duration `json:"-"`
 
 	// Resume is a checkpoint file to continue from, "latest" (the newest
 	// checkpoint in Out, which must exist) or "auto" (the newest if any,
@@ -159,6 +180,7 @@ func DefaultConfig() Config {
 		WeightDecay:    torch.DefaultAdamW.WeightDecay,
 		GradClip:       1,
 		EMA:            0.999,
+		EMAWarmup:      EMAWarmupRatio,
 		LambdaVLB:      diffusion.DefaultLambdaVLB,
 		LoRARank:       radmodel.DefaultLoRA.Rank,
 		LoRAAlpha:      radmodel.DefaultLoRA.Alpha,
@@ -230,6 +252,12 @@ func (c *Config) normalize() error {
 		return bad("gradient clip %g", c.GradClip)
 	case !(c.EMA >= 0 && c.EMA < 1):
 		return bad("EMA decay %g, want 0 (off) or in (0, 1)", c.EMA)
+	case c.EMAWarmup != "" && c.EMAWarmup != EMAWarmupOff && c.EMAWarmup != EMAWarmupRatio:
+		return bad("EMA warm-up %q, want %q or %q", c.EMAWarmup, EMAWarmupRatio, EMAWarmupOff)
+	case c.ScalarEmbedding && c.Objective == ADM:
+		return bad("scalar-embedding is a RAD ablation; the adm objective always uses the scalar embedding")
+	case !(c.ZoomMax >= 0) || !finite(c.ZoomMax):
+		return bad("zoom %g, want >= 1 (or 0: off)", c.ZoomMax)
 	case !(c.LambdaVLB >= 0) || !finite(c.LambdaVLB):
 		return bad("lambda_vlb %g, want >= 0", c.LambdaVLB)
 	case c.LoRARank < 0 || c.LoRAAlpha < 0:
@@ -296,11 +324,16 @@ func (c *Config) adoptSaved(saved Config) []string {
 	diff("diffusion", fmt.Sprint(c.DiffusionSteps, c.NoiseSchedule), fmt.Sprint(saved.DiffusionSteps, saved.NoiseSchedule))
 	diff("crop/flip", fmt.Sprint(c.RandomCrop, c.NoFlip), fmt.Sprint(saved.RandomCrop, saved.NoFlip))
 	diff("autocast off", c.NoAutocast, saved.NoAutocast)
+	diff("ema warm-up", c.EMAWarmup, saved.EMAWarmup)
+	diff("scalar embedding", c.ScalarEmbedding, saved.ScalarEmbedding)
+	diff("zoom", c.ZoomMax, saved.ZoomMax)
+	diff("mask kind", c.MaskKind, saved.MaskKind)
 	c.Objective, c.Model, c.LR, c.WeightDecay, c.GradClip = saved.Objective, saved.Model, saved.LR, saved.WeightDecay, saved.GradClip
 	c.EMA, c.LambdaVLB, c.BatchSize, c.Accum, c.Seed = saved.EMA, saved.LambdaVLB, saved.BatchSize, saved.Accum, saved.Seed
 	c.TimestepOffset, c.LoRARank, c.LoRAAlpha = saved.TimestepOffset, saved.LoRARank, saved.LoRAAlpha
 	c.DiffusionSteps, c.NoiseSchedule, c.RandomCrop, c.NoFlip = saved.DiffusionSteps, saved.NoiseSchedule, saved.RandomCrop, saved.NoFlip
 	c.NoAutocast = saved.NoAutocast
+	c.EMAWarmup, c.ScalarEmbedding, c.ZoomMax, c.MaskKind = saved.EMAWarmup, saved.ScalarEmbedding, saved.ZoomMax, saved.MaskKind
 	if c.Base == "" {
 		c.Base = saved.Base
 	}
@@ -309,3 +342,24 @@ func (c *Config) adoptSaved(saved Config) []string {
 }
 
 func joinNotes(v []string) string { return strings.Join(v, "; ") }
+
+// EMA warm-up rules.
+const (
+	// EMAWarmupRatio: the decay after the n-th optimizer update is
+	// min(EMA, (1 + n) / (10 + n)), so the average forgets the random
+	// start quickly (0.18 after the first update, 0.9 after the 80th,
+	// 0.999 from about the 9,000th).
+	EMAWarmupRatio = "ratio"
+	// EMAWarmupOff: the decay is EMA from the first update.
+	EMAWarmupOff = "off"
+)
+
+// EMADecay is the EMA decay applied at the n-th optimizer update (n >= 1:
+// updates applied so far, this one included; skipped non-finite steps do
+// not count) under the warm-up rule ("" = EMAWarmupOff).
+func EMADecay(decay float64, warmup string, n int64) float64 {
+	if warmup == EMAWarmupRatio {
+		return math.Min(decay, float64(1+n)/float64(10+n))
+	}
+	return decay
+}

@@ -8,20 +8,25 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/radinpaint/rad/internal/atomicfile"
 	"github.com/radinpaint/rad/torch"
 )
 
 // sampleGrid draws one row per image: the input with its hole grayed out,
-// the mask (white = hole) and the inpainted result. x0 and out are
-// [B,C,H,W] in [-1, 1], mask [B,1,H,W]. Small images are enlarged (nearest
-// neighbour) to at least 96 pixels.
-func sampleGrid(x0, mask, out *torch.Tensor) (*image.RGBA, error) {
-	xs, ms, os := x0.Shape(), mask.Shape(), out.Shape()
-	if len(xs) != 4 || len(ms) != 4 || len(os) != 4 || xs[0] != ms[0] || xs[0] != os[0] ||
-		xs[2] != ms[2] || xs[3] != ms[3] || os[1] != xs[1] || os[2] != xs[2] || os[3] != xs[3] || ms[1] != 1 {
-		return nil, fmt.Errorf("sample grid: shapes %v, %v, %v do not match", xs, ms, os)
+// the mask (white = hole) and the inpainted results, one column each. x0
+// and outs are [B,C,H,W] in [-1, 1], mask [B,1,H,W]. Small images are
+// enlarged (nearest neighbour) to at least 96 pixels.
+func sampleGrid(x0, mask *torch.Tensor, outs ...*torch.Tensor) (*image.RGBA, error) {
+	xs, ms := x0.Shape(), mask.Shape()
+	if len(xs) != 4 || len(ms) != 4 || xs[0] != ms[0] || xs[2] != ms[2] || xs[3] != ms[3] || ms[1] != 1 || len(outs) == 0 {
+		return nil, fmt.Errorf("sample grid: shapes %v, %v and %d results do not match", xs, ms, len(outs))
+	}
+	for _, out := range outs {
+		if !slices.Equal(out.Shape(), xs) {
+			return nil, fmt.Errorf("sample grid: result %v for input %v", out.Shape(), xs)
+		}
 	}
 	xv, err := x0.Float32s()
 	if err != nil {
@@ -31,9 +36,11 @@ func sampleGrid(x0, mask, out *torch.Tensor) (*image.RGBA, error) {
 	if err != nil {
 		return nil, err
 	}
-	ov, err := out.Float32s()
-	if err != nil {
-		return nil, err
+	ovs := make([][]float32, len(outs))
+	for i, out := range outs {
+		if ovs[i], err = out.Float32s(); err != nil {
+			return nil, err
+		}
 	}
 	b, c, h, w := int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3])
 	scale := 1
@@ -42,7 +49,8 @@ func sampleGrid(x0, mask, out *torch.Tensor) (*image.RGBA, error) {
 	}
 	const gap = 4
 	cw, ch := w*scale, h*scale
-	img := image.NewRGBA(image.Rect(0, 0, 3*cw+4*gap, b*ch+(b+1)*gap))
+	cols := 2 + len(outs)
+	img := image.NewRGBA(image.Rect(0, 0, cols*cw+(cols+1)*gap, b*ch+(b+1)*gap))
 	draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{255, 255, 255, 255}}, image.Point{}, draw.Src)
 	to8 := func(v float32) uint8 {
 		f := (float64(v) + 1) * 127.5
@@ -69,8 +77,11 @@ func sampleGrid(x0, mask, out *torch.Tensor) (*image.RGBA, error) {
 				if hole {
 					mk = color.RGBA{255, 255, 255, 255}
 				}
-				res := px(ov, i, y, x)
-				for col, cl := range []color.RGBA{in, mk, res} {
+				cells := []color.RGBA{in, mk}
+				for _, ov := range ovs {
+					cells = append(cells, px(ov, i, y, x))
+				}
+				for col, cl := range cells {
 					left := gap + col*(cw+gap)
 					for dy := 0; dy < scale; dy++ {
 						for dx := 0; dx < scale; dx++ {
@@ -85,8 +96,8 @@ func sampleGrid(x0, mask, out *torch.Tensor) (*image.RGBA, error) {
 }
 
 // writeSampleGrid writes the grid to path atomically.
-func writeSampleGrid(path string, x0, mask, out *torch.Tensor) error {
-	img, err := sampleGrid(x0, mask, out)
+func writeSampleGrid(path string, x0, mask *torch.Tensor, outs ...*torch.Tensor) error {
+	img, err := sampleGrid(x0, mask, outs...)
 	if err != nil {
 		return err
 	}

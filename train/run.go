@@ -12,6 +12,7 @@ import (
 
 	"github.com/radinpaint/rad/internal/atomicfile"
 	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/radmodel/masks"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train/data"
 )
@@ -23,9 +24,13 @@ const (
 	ConfigFile = "config.json"
 	SampleDir  = "samples"
 	// FinalAdapter and FinalModel are the exports of the last step
-	// (rad-lora; rad-full and adm).
-	FinalAdapter = "adapter.safetensors"
-	FinalModel   = "model.safetensors"
+	// (rad-lora; rad-full and adm), of the EMA weights when EMA is on;
+	// FinalAdapterRaw and FinalModelRaw hold the raw (trained, not
+	// averaged) weights beside them when EMA is on.
+	FinalAdapter    = "adapter.safetensors"
+	FinalModel      = "model.safetensors"
+	FinalAdapterRaw = "adapter-raw.safetensors"
+	FinalModelRaw   = "model-raw.safetensors"
 )
 
 // ErrNonFinite is wrapped by the error of a run stopped by MaxNonFinite
@@ -49,9 +54,10 @@ type Result struct {
 	SkippedNames []string
 	// Checkpoint is the newest checkpoint written, Export its adapter or
 	// model file, Final the export of the last step (FinalAdapter or
-	// FinalModel), and Samples the sample grids written.
-	Checkpoint, Export, Final string
-	Samples                   []string
+	// FinalModel), FinalRaw the raw weights' export beside it (EMA on),
+	// and Samples the sample grids written.
+	Checkpoint, Export, Final, FinalRaw string
+	Samples                             []string
 	// Seconds is this session's wall time.
 	Seconds float64
 }
@@ -137,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	t.labels = labels
 	ckScope.Close() // the checkpoint's tensors are copied
 
-	r := &runner{t: t, cfg: &t.cfg, ctx: ctx, logf: logf, src: src,
+	r := &runner{t: t, cfg: &t.cfg, ctx: ctx, logf: logf, src: src, started: started,
 		res: &Result{StartStep: t.step, Step: t.step}}
 	defer func() {
 		r.res.Seconds = time.Since(started).Seconds()
@@ -183,6 +189,7 @@ type runner struct {
 	prog    *progress
 	history []point
 	res     *Result
+	started time.Time
 
 	prevSkipped  int // corrupt files counted before a resume
 	lastSaved    int
@@ -215,7 +222,8 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 		}
 	}
 	dcfg := data.Config{Size: cfg.Model.ImageSize, Channels: cfg.Model.InChannels, BatchSize: cfg.BatchSize,
-		Seed: subSeed(cfg.Seed, "data"), Workers: cfg.Workers, RandomCrop: cfg.RandomCrop, Flip: !cfg.NoFlip}
+		Seed: subSeed(cfg.Seed, "data"), Workers: cfg.Workers, RandomCrop: cfg.RandomCrop, Flip: !cfg.NoFlip,
+		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax}
 	// the loader runs on its own context: a step, once begun, completes
 	lctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -254,6 +262,10 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 		return microBatch{x: x, m: m, indices: b.Indices}, bs.Err()
 	}
 	for t.step < cfg.Steps {
+		if cfg.MaxDuration > 0 && time.Since(r.started) >= cfg.MaxDuration {
+			r.logf("stopping at step %d: the session's time limit (%s) is reached", t.step, cfg.MaxDuration)
+			break
+		}
 		if err := r.ctx.Err(); err != nil {
 			if t.step > r.lastSaved {
 				if serr := r.save(); serr != nil {
@@ -314,13 +326,19 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 			return err
 		}
 	}
-	final := FinalModel
+	final, raw := FinalModel, FinalModelRaw
 	if cfg.Objective == RADLoRA {
-		final = FinalAdapter
+		final, raw = FinalAdapter, FinalAdapterRaw
 	}
 	r.res.Final = filepath.Join(cfg.Out, final)
 	if err := t.export(r.res.Final); err != nil {
 		return fmt.Errorf("train: export: %w", err)
+	}
+	if t.ema != nil {
+		r.res.FinalRaw = filepath.Join(cfg.Out, raw)
+		if err := t.exportRaw(r.res.FinalRaw); err != nil {
+			return fmt.Errorf("train: export: %w", err)
+		}
 	}
 	return nil
 }
@@ -336,6 +354,11 @@ func (r *runner) save() error {
 	exp := filepath.Join(cfg.Out, stepFile(prefix, t.step))
 	if err := t.export(exp); err != nil {
 		return fmt.Errorf("train: export at step %d: %w", t.step, err)
+	}
+	if t.ema != nil {
+		if err := t.exportRaw(filepath.Join(cfg.Out, stepFile(prefix+rawInfix, t.step))); err != nil {
+			return fmt.Errorf("train: export at step %d: %w", t.step, err)
+		}
 	}
 	path := filepath.Join(cfg.Out, stepFile(ckptPrefix, t.step))
 	skipped := max(r.prevSkipped, r.loader.Stats().Skipped)
@@ -357,8 +380,9 @@ func (r *runner) plot() error {
 	return nil
 }
 
-// sample writes a sample grid of the current (EMA) weights. A failing
-// preview is reported and skipped, unless the context is done.
+// sample writes a sample grid: per row the input (hole grayed), the mask,
+// the EMA weights' result and, when EMA is on, the raw weights' result. A
+// failing preview is reported and skipped, unless the context is done.
 func (r *runner) sample() error {
 	cfg, t := r.cfg, r.t
 	r.lastSampled = t.step
@@ -378,15 +402,22 @@ func (r *runner) sample() error {
 	if err := s.Err(); err != nil {
 		return err
 	}
-	var out *torch.Tensor
-	err := t.withEMA(func() error {
-		var perr error
-		out, perr = cfg.Preview(r.ctx, s, t.model, x0, m)
-		if perr == nil && !out.Valid() {
-			perr = fmt.Errorf("preview returned no tensor")
+	preview := func(dst **torch.Tensor) func() error {
+		return func() error {
+			out, perr := cfg.Preview(r.ctx, s, t.model, x0, m)
+			if perr == nil && !out.Valid() {
+				perr = fmt.Errorf("preview returned no tensor")
+			}
+			*dst = out
+			return perr
 		}
-		return perr
-	})
+	}
+	// columns: the EMA weights' result, then (EMA on) the raw weights'
+	var out, raw *torch.Tensor
+	err := t.withEMA(preview(&out))
+	if err == nil && t.ema != nil {
+		err = preview(&raw)()
+	}
 	if err != nil {
 		if r.ctx.Err() == nil { // a cancelled run stops at the next step
 			r.logf("sample grid at step %d: %v", t.step, err)
@@ -397,7 +428,11 @@ func (r *runner) sample() error {
 		return err
 	}
 	path := filepath.Join(cfg.Out, SampleDir, fmt.Sprintf("step-%0*d.png", stepDigits, t.step))
-	if err := writeSampleGrid(path, r.previewX, r.previewM, out); err != nil {
+	outs := []*torch.Tensor{out}
+	if raw != nil {
+		outs = append(outs, raw)
+	}
+	if err := writeSampleGrid(path, r.previewX, r.previewM, outs...); err != nil {
 		r.logf("sample grid at step %d: %v", t.step, err)
 		return nil
 	}

@@ -283,10 +283,16 @@ func TestResumeEquivalence(t *testing.T) {
 	model := tinyModel(t)
 	dataDir := shapesData(t, 12, 16)
 	base := saveRandomBase(t, model)
-	for _, obj := range []Objective{RADFull, RADLoRA} {
-		t.Run(string(obj), func(t *testing.T) {
+	// "" is the EMA rule of checkpoints written before warm-up existed
+	for _, tc := range []struct {
+		obj    Objective
+		warmup string
+	}{{RADFull, EMAWarmupRatio}, {RADLoRA, EMAWarmupRatio}, {RADFull, ""}} {
+		obj := tc.obj
+		t.Run(string(obj)+"/ema-warmup-"+tc.warmup, func(t *testing.T) {
 			mk := func() Config {
 				c := testConfig(t, model, dataDir, obj)
+				c.EMAWarmup = tc.warmup
 				c.Model.Dropout = 0.1
 				c.BatchSize = 3
 				c.Accum = 2
@@ -335,6 +341,11 @@ func TestResumeEquivalence(t *testing.T) {
 			fb, _ := os.ReadFile(b.Final)
 			if len(fa) == 0 || !bytes.Equal(fa, fb) {
 				t.Fatal("final exports differ")
+			}
+			ra, _ := os.ReadFile(a.FinalRaw)
+			rb, _ := os.ReadFile(b.FinalRaw)
+			if len(ra) == 0 || !bytes.Equal(ra, rb) || bytes.Equal(ra, fa) {
+				t.Fatal("raw exports differ, or equal the EMA export")
 			}
 			// the log of the resumed run holds all 8 steps once
 			recs, err := ReadLog(filepath.Join(part.Out, LogFile))

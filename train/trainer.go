@@ -328,15 +328,24 @@ func (t *trainer) withEMA(fn func() error) error {
 // export writes the adapter (rad-lora) or model file of the current
 // (EMA) weights.
 func (t *trainer) export(path string) error {
-	return t.withEMA(func() error {
-		if t.cfg.Objective == RADLoRA {
-			return t.model.SaveAdapter(path, radmodel.AdapterMeta{
-				TimestepOffset: t.cfg.TimestepOffset, BaseConfig: t.cfg.Model, BaseSHA256: t.cfg.BaseSHA256,
-				DiffusionSteps: t.cfg.DiffusionSteps, NoiseSchedule: t.cfg.NoiseSchedule, LambdaVLB: t.cfg.LambdaVLB,
-			})
-		}
-		return t.model.SaveSafetensors(path)
-	})
+	return t.withEMA(func() error { return t.exportRaw(path) })
+}
+
+// exportRaw writes the adapter (rad-lora) or model file of the raw
+// (trained, not averaged) weights.
+func (t *trainer) exportRaw(path string) error {
+	if t.cfg.Objective == RADLoRA {
+		return t.model.SaveAdapter(path, t.adapterMeta())
+	}
+	return t.model.SaveSafetensors(path)
+}
+
+// adapterMeta is the metadata of the run's adapter exports.
+func (t *trainer) adapterMeta() radmodel.AdapterMeta {
+	return radmodel.AdapterMeta{
+		TimestepOffset: t.cfg.TimestepOffset, BaseConfig: t.cfg.Model, BaseSHA256: t.cfg.BaseSHA256,
+		DiffusionSteps: t.cfg.DiffusionSteps, NoiseSchedule: t.cfg.NoiseSchedule, LambdaVLB: t.cfg.LambdaVLB,
+	}
 }
 
 // drawSteps draws each sample's step: a global step in 0..2N-1 (RAD) or a
@@ -390,13 +399,16 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	post := t.sched.PosteriorOf(s, lv, m)
 	xt := diffusion.QSample(s, lv, x, noise)
 	var tin *torch.Tensor
-	if t.cfg.Objective == ADM {
+	switch {
+	case t.cfg.Objective == ADM:
 		ts := make([]int64, len(steps))
 		for i, v := range steps {
 			ts[i] = int64(v)
 		}
 		tin = torch.FromSliceOn(s, t.dev, ts)
-	} else {
+	case t.cfg.ScalarEmbedding:
+		tin = torch.FromSliceOn(s, t.dev, scalarTimesteps(t.sched, steps))
+	default:
 		if t.tauTab == nil {
 			// one host-to-device copy for the run, not one per step
 			t.tabScope = torch.NewNoGradScope()
@@ -455,6 +467,19 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 		}
 	}
 	return lt, nil
+}
+
+// scalarTimesteps is what the scalar-embedding ablation (Cfg. 2) feeds the
+// model for global steps: the base timestep k of the step within its phase
+// (the hole's in phase 1, the known pixels' in phase 2), as float32, the
+// same value radctl infer --scalar-embedding feeds at that step.
+func scalarTimesteps(sc *diffusion.Schedule, steps []int) []float32 {
+	out := make([]float32, len(steps))
+	for i, st := range steps {
+		_, k := sc.PhaseStep(st)
+		out[i] = float32(k)
+	}
+	return out
 }
 
 // forwardModel runs the model in training mode (dropout, autocast on
@@ -517,8 +542,9 @@ func (t *trainer) trainStep(next func() (microBatch, error)) (Record, error) {
 		if err := t.opt.Step(); err != nil {
 			return rec, fmt.Errorf("train: step %d: %w", rec.Step, err)
 		}
+		decay := EMADecay(t.cfg.EMA, t.cfg.EMAWarmup, t.opt.Steps)
 		for i, e := range t.ema {
-			if err := e.LerpInPlace(t.params[i], 1-t.cfg.EMA); err != nil {
+			if err := e.LerpInPlace(t.params[i], 1-decay); err != nil {
 				return rec, fmt.Errorf("train: step %d: EMA: %w", rec.Step, err)
 			}
 		}

@@ -77,7 +77,7 @@ func runBench(c *cli.Context) error {
 		}
 		name = spec.Model.Short() + " (random weights)"
 	default:
-		m, spec, err = demoModel()
+		m, spec, err = randomModel()
 		name = "demo " + spec.Model.Short() + " (random weights)"
 	}
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	_ "image/jpeg"
 	"image/png"
 	"io"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/radinpaint/rad/infer"
 	"github.com/radinpaint/rad/internal/atomicfile"
+	"github.com/radinpaint/rad/models"
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/torch"
 )
@@ -32,16 +32,24 @@ func init() {
 		Usage: "inpaint images: RAD (100 model calls), RAD DDIM or the RePaint baseline",
 		Description: "Masks: white (>= 128) = hole (--invert-mask: 255 = keep, RePaint's convention); a colour or\n" +
 			"alpha mask counts by its luminance (transparent = black = keep); --soft-mask reads gray levels as\n" +
-			"partial-strength regeneration. Images of another size than the model's are resized to it,\n" +
-			"inpainted, resized back and pasted into the original under the mask: known pixels are never\n" +
-			"changed. --image and --mask may be folders (masks matched by file name, or one mask for all);\n" +
-			"then --out is a folder. --demo runs the pipeline on an embedded random-weight model and a\n" +
-			"generated image (a smoke test of the whole system, not a trained model).",
+			"partial-strength regeneration. Images and masks are PNG, JPEG or Netpbm (PPM/PGM, P6/P5/P3/P2,\n" +
+			"8 or 16 bits).\n" +
+			"--resolution model resizes images of another size than the model's to it, inpaints, resizes back\n" +
+			"and pastes into the original under the mask; --resolution native runs the model on the image at\n" +
+			"its own size (reflect-padded to a multiple of the UNet's downsampling factor, the padding known;\n" +
+			"--max-side N scales larger images down first; above --max-tile-pixels the model runs on\n" +
+			"overlapping tiles blended at every step). auto (the default) is model for a model with attention\n" +
+			"resolutions (size-bound) and native for one without. Known pixels are never changed.\n" +
+			"--image and --mask may be folders (masks matched by file name, or one mask for all);\n" +
+			"then --out is a folder. Without --base the shipped default model runs (package models: RAD\n" +
+			"trained on natural-photo patches, fully convolutional, so at the image's own resolution).\n" +
+			"--demo inpaints a generated picture with it; --random-model runs the pipeline on a fast\n" +
+			"random-weight 32x32 ADM (a smoke test of the whole system, not a trained model).",
 		Flags: append(flags,
 			&cli.StringFlag{Name: "lora", Usage: "RAD LoRA adapter (safetensors from radctl train)"},
 			&cli.BoolFlag{Name: "ignore-lora-hash", Usage: "apply an adapter trained on another file of the same config"},
-			&cli.StringFlag{Name: "image", Usage: "input image (PNG/JPEG) or folder"},
-			&cli.StringFlag{Name: "mask", Usage: "mask PNG or folder"},
+			&cli.StringFlag{Name: "image", Usage: "input image (PNG, JPEG, PPM/PGM) or folder"},
+			&cli.StringFlag{Name: "mask", Usage: "mask image (PNG, JPEG, PGM/PPM) or folder"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output PNG (or folder for folder inputs)"},
 			&cli.IntFlag{Name: "steps", Value: 100, Usage: "sampling steps (RePaint: respaced steps, 250 by default)"},
 			&cli.StringFlag{Name: "sampler", Value: "rad", Usage: "rad, rad-ddim or repaint"},
@@ -53,12 +61,16 @@ func init() {
 			&cli.BoolFlag{Name: "soft-mask", Usage: "gray mask levels are partial-strength regeneration"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "feed the hole's scalar timestep instead of the per-pixel map"},
 			&cli.IntFlag{Name: "class", Value: 0, Usage: "class label for class-conditional models"},
+			&cli.StringFlag{Name: "resolution", Value: "auto", Usage: "model (resize to the model's size), native (the image's own size) or auto (model if the model has attention resolutions, else native)"},
+			&cli.IntFlag{Name: "max-side", Value: 0, Usage: "native: scale images whose longer side is above N down to N first (0: no limit)"},
+			&cli.IntFlag{Name: "max-tile-pixels", Value: 0, Usage: fmt.Sprintf("native: most pixels per model call; larger images are denoised in overlapping tiles (0: %d, -1: never tile)", infer.DefaultMaxTilePixels)},
 			&cli.Float64Flag{Name: "timestep-offset", Value: 0, Usage: "timestep map offset (default: the adapter's)"},
 			&cli.IntFlag{Name: "repaint-jump-length", Value: 10},
 			&cli.IntFlag{Name: "repaint-jump-n-sample", Value: 10},
 			&cli.StringFlag{Name: "grid", Usage: "also write input | mask | result as one PNG"},
 			&cli.StringFlag{Name: "stats", Usage: "write JSON stats (model_calls, seconds, steps, sampler, device, ...)"},
-			&cli.BoolFlag{Name: "demo", Usage: "use the embedded demo model and a generated image and mask"},
+			&cli.BoolFlag{Name: "demo", Usage: "inpaint a generated image and mask (with the shipped default model unless --base or --random-model)"},
+			&cli.BoolFlag{Name: "random-model", Usage: "the fast random-weight 32x32 ADM (pipeline smoke tests), with the generated inputs unless --image"},
 		),
 		Action: runInfer,
 	})
@@ -81,10 +93,18 @@ func runInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	res, err := infer.ParseResolution(c.String("resolution"))
+	if err != nil {
+		return fmt.Errorf("--resolution: %w", err)
+	}
+	if c.Int("max-side") < 0 {
+		return fmt.Errorf("--max-side %d must be >= 0 (0: no limit)", c.Int("max-side"))
+	}
 	o := infer.Options{
 		Sampler: infer.Kind(c.String("sampler")), Steps: c.Int("steps"), Eta: c.Float64("eta"),
 		Class: c.Int("class"), InvertMask: c.Bool("invert-mask"), SoftMask: c.Bool("soft-mask"),
 		ScalarEmbedding: c.Bool("scalar-embedding"),
+		Resolution:      res, MaxSide: c.Int("max-side"), MaxTilePixels: c.Int("max-tile-pixels"),
 	}
 	if o.Sampler == infer.RePaint {
 		o.RePaint = infer.RePaintOpts{Respacing: "250", JumpLength: c.Int("repaint-jump-length"), JumpNSample: c.Int("repaint-jump-n-sample")}
@@ -181,12 +201,12 @@ func inpainterFor(c *cli.Context) (*infer.Inpainter, torch.Device, error) {
 	var m *radmodel.UNet
 	var spec radmodel.Spec
 	var err error
-	if c.Bool("demo") {
-		m, spec, err = demoModel()
-	} else {
-		if c.String("base") == "" {
-			return nil, torch.CPU, fmt.Errorf("give --base CHECKPOINT (or --demo)")
-		}
+	switch {
+	case c.Bool("random-model"):
+		m, spec, err = randomModel()
+	case c.String("base") == "":
+		m, spec, err = shippedModel(c)
+	default:
 		m, spec, err = loadModel(c, "base")
 	}
 	if err != nil {
@@ -219,8 +239,12 @@ func inferJobs(c *cli.Context) ([]job, error) {
 	n := max(1, c.Int("n"))
 	seed := c.Uint64("seed")
 	out := c.String("out")
+	if c.Bool("random-model") && c.String("image") == "" {
+		img, mask := demoInputs(32)
+		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, false), nil
+	}
 	if c.Bool("demo") && c.String("image") == "" {
-		img, mask := demoInputs()
+		img, mask := demoInputs(96)
 		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, false), nil
 	}
 	imgPath, maskPath := c.String("image"), c.String("mask")
@@ -247,7 +271,7 @@ func inferJobs(c *cli.Context) ([]job, error) {
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("%s has no PNG or JPEG images", imgPath)
+		return nil, fmt.Errorf("%s has no PNG, JPEG, PPM or PGM images", imgPath)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
@@ -264,9 +288,13 @@ func inferJobs(c *cli.Context) ([]job, error) {
 		}
 		mp := maskPath
 		if ms.IsDir() {
-			mp = filepath.Join(maskPath, strings.TrimSuffix(name, filepath.Ext(name))+".png")
-			if _, err := os.Stat(mp); err != nil {
-				mp = filepath.Join(maskPath, name)
+			// the image's name as .png, as .pgm, else as it is
+			stem := strings.TrimSuffix(name, filepath.Ext(name))
+			mp = filepath.Join(maskPath, name)
+			for _, ext := range []string{".pgm", ".png"} {
+				if p := filepath.Join(maskPath, stem+ext); fileExists(p) {
+					mp = p
+				}
 			}
 		}
 		mask, err := readImage(mp)
@@ -304,7 +332,7 @@ func imageFiles(dir string) ([]string, error) {
 	var out []string
 	for _, e := range es {
 		switch strings.ToLower(filepath.Ext(e.Name())) {
-		case ".png", ".jpg", ".jpeg":
+		case ".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm":
 			if !e.IsDir() {
 				out = append(out, e.Name())
 			}
@@ -314,18 +342,14 @@ func imageFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-func readImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable PNG or JPEG image: %w", path, err)
-	}
-	return img, nil
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
+
+// readImage reads a PNG, JPEG or Netpbm (PPM/PGM) image; errors name the
+// file.
+func readImage(path string) (image.Image, error) { return infer.ReadImage(path) }
 
 func writePNG(path string, img image.Image) error {
 	if dir := filepath.Dir(path); dir != "" {
@@ -356,9 +380,26 @@ func gridImage(img, mask, res image.Image, invert bool) image.Image {
 	return out
 }
 
-// demoModel is the embedded default: an ADM of the public fixture pub_a's
-// shape with seeded random weights (no download, no file).
-func demoModel() (*radmodel.UNet, radmodel.Spec, error) {
+// shippedModel is the default: the natural-photo RAD model of package
+// models, on --device with --dtype.
+func shippedModel(c *cli.Context) (*radmodel.UNet, radmodel.Spec, error) {
+	dev, dt, err := deviceAndDType(c)
+	if err != nil {
+		return nil, radmodel.Spec{}, err
+	}
+	m, err := models.Photo(dev, dt)
+	if err != nil {
+		return nil, radmodel.Spec{}, err
+	}
+	spec := radmodel.Spec{Model: m.Config()}
+	spec.Diffusion.DiffusionSteps, spec.Diffusion.NoiseSchedule = models.DiffusionSteps, models.NoiseSchedule
+	spec.Diffusion.LearnSigma = m.Config().LearnSigma
+	return m, spec, nil
+}
+
+// randomModel is the fast pipeline smoke test: an ADM of the public
+// fixture pub_a's shape with seeded random weights (no download, no file).
+func randomModel() (*radmodel.UNet, radmodel.Spec, error) {
 	spec, err := radmodel.ParseFlags("--image_size 32 --num_channels 32 --num_res_blocks 1 --channel_mult 1,1,2 " +
 		"--attention_resolutions 16 --num_heads 2 --use_scale_shift_norm True --learn_sigma True")
 	if err != nil {
@@ -368,13 +409,14 @@ func demoModel() (*radmodel.UNet, radmodel.Spec, error) {
 	return m, spec, err
 }
 
-// demoInputs is a generated 32x32 picture (sky, ground, a sun) and a box
-// hole over its middle.
-func demoInputs() (image.Image, image.Image) {
-	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
-	mask := image.NewGray(image.Rect(0, 0, 32, 32))
-	for y := 0; y < 32; y++ {
-		for x := 0; x < 32; x++ {
+// demoInputs is a generated n x n picture (sky, ground, a sun; the 32 x 32
+// one scaled by n/32) and a box hole over its middle.
+func demoInputs(n int) (image.Image, image.Image) {
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	mask := image.NewGray(image.Rect(0, 0, n, n))
+	for py := 0; py < n; py++ {
+		for px := 0; px < n; px++ {
+			x, y := px*32/n, py*32/n
 			c := color.RGBA{uint8(90 + 4*y), uint8(140 + 3*y), 235, 255}
 			if y > 20 {
 				c = color.RGBA{60, uint8(120 + 2*x), 50, 255}
@@ -382,9 +424,9 @@ func demoInputs() (image.Image, image.Image) {
 			if (x-8)*(x-8)+(y-8)*(y-8) < 16 {
 				c = color.RGBA{250, 220, 60, 255}
 			}
-			img.SetRGBA(x, y, c)
+			img.SetRGBA(px, py, c)
 			if x >= 12 && x < 24 && y >= 10 && y < 26 {
-				mask.SetGray(x, y, color.Gray{255})
+				mask.SetGray(px, py, color.Gray{255})
 			}
 		}
 	}

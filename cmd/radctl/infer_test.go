@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -28,7 +30,7 @@ func TestInferCommand(t *testing.T) {
 	out := filepath.Join(dir, "o.png")
 	stats := filepath.Join(dir, "s.json")
 	grid := filepath.Join(dir, "g.png")
-	if o, err := run(t, "infer", "--demo", "--steps", "5", "--out", out, "--stats", stats, "--grid", grid); err != nil {
+	if o, err := run(t, "infer", "--random-model", "--steps", "5", "--out", out, "--stats", stats, "--grid", grid); err != nil {
 		t.Fatalf("%v %s", err, o)
 	}
 	var st map[string]any
@@ -117,5 +119,133 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if len(r.Rows) != 2 || r.Rows[0].ModelCalls != 4 || r.Rows[1].ModelCalls != 14 || r.WallRatio <= 0 || r.ScalarMs <= 0 {
 		t.Fatalf("bench report %+v", r)
+	}
+}
+
+// TestInferNativeNetpbm inpaints a 37x29 PPM under a PGM mask with the
+// demo model (which has attention resolutions, so native is forced) at
+// the image's own size: the output has the input's size and its known
+// pixels are the PPM's bytes.
+func TestInferNativeNetpbm(t *testing.T) {
+	dir := t.TempDir()
+	w, h := 37, 29
+	var ppm, pgm bytes.Buffer
+	fmt.Fprintf(&ppm, "P6\n# a test image\n%d %d\n255\n", w, h)
+	fmt.Fprintf(&pgm, "P5 %d %d\n# hole = white\n255\n", w, h)
+	rgb := make([]byte, 3*w*h)
+	hole := make([]bool, w*h)
+	for i := range rgb {
+		rgb[i] = uint8(i*13 + i/7)
+	}
+	ppm.Write(rgb)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := byte(0)
+			if x >= 25 && y >= 18 {
+				v, hole[y*w+x] = 255, true
+			}
+			pgm.WriteByte(v)
+		}
+	}
+	in, mk := filepath.Join(dir, "x.ppm"), filepath.Join(dir, "m.pgm")
+	os.WriteFile(in, ppm.Bytes(), 0o644)
+	os.WriteFile(mk, pgm.Bytes(), 0o644)
+	out, stats := filepath.Join(dir, "o.png"), filepath.Join(dir, "s.json")
+	check := func(want map[string]float64, wantRes string) {
+		t.Helper()
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds() != image.Rect(0, 0, w, h) {
+			t.Fatalf("output %v %v", err, img.Bounds())
+		}
+		changed := 0
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				r, g, b, _ := img.At(x, y).RGBA()
+				got := [3]byte{byte(r >> 8), byte(g >> 8), byte(b >> 8)}
+				in := [3]byte(rgb[3*(y*w+x) : 3*(y*w+x)+3])
+				if !hole[y*w+x] && got != in {
+					t.Fatalf("known pixel (%d,%d) is %v, input %v", x, y, got, in)
+				}
+				if hole[y*w+x] && got != in {
+					changed++
+				}
+			}
+		}
+		if changed < 20 {
+			t.Fatalf("only %d hole pixels changed", changed)
+		}
+		var st map[string]any
+		b, _ := os.ReadFile(stats)
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st["resolution"] != wantRes {
+			t.Fatalf("stats %s", b)
+		}
+		for k, v := range want {
+			if st[k] != v {
+				t.Fatalf("stats %s: %s is %v, want %v", b, k, st[k], v)
+			}
+		}
+	}
+	base := []string{"infer", "--random-model", "--image", in, "--mask", mk, "--steps", "3", "--out", out, "--stats", stats}
+	// the demo model has attention: auto resizes to its 32x32
+	if o, err := run(t, base...); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	check(map[string]float64{"work_width": 32, "work_height": 32, "width": 37, "height": 29}, "model")
+	// native: padded to 40x32 (factor 4), cropped back
+	if o, err := run(t, append(base, "--resolution", "native")...); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	check(map[string]float64{"work_width": 40, "work_height": 32, "tiles": 1, "model_calls": 3}, "native")
+	// tiled: 16x16 tiles blended at every step
+	if o, err := run(t, append(base, "--resolution", "native", "--max-tile-pixels", "256")...); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	check(map[string]float64{"work_width": 40, "work_height": 32, "tiles": 9, "model_calls": 3}, "native")
+	// max side: worked at 16x13 (padded 16x16), pasted back at 37x29
+	if o, err := run(t, append(base, "--resolution", "native", "--max-side", "16")...); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	check(map[string]float64{"work_width": 16, "work_height": 16, "width": 37}, "native")
+
+	// folders of PPMs with PGM masks
+	ind, md, od := filepath.Join(dir, "in"), filepath.Join(dir, "masks"), filepath.Join(dir, "outs")
+	os.MkdirAll(ind, 0o755)
+	os.MkdirAll(md, 0o755)
+	os.WriteFile(filepath.Join(ind, "a.ppm"), ppm.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(md, "a.pgm"), pgm.Bytes(), 0o644)
+	if o, err := run(t, "infer", "--random-model", "--image", ind, "--mask", md, "--steps", "2", "--out", od, "--resolution", "native"); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	if _, err := os.Stat(filepath.Join(od, "a.png")); err != nil {
+		t.Fatal(err)
+	}
+
+	// bad input: errors name the file or the flag, no output
+	cut := filepath.Join(dir, "cut.ppm")
+	os.WriteFile(cut, ppm.Bytes()[:40], 0o644)
+	never := filepath.Join(dir, "never.png")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--image", cut, "--mask", mk}, "cut.ppm"},
+		{[]string{"--image", in, "--mask", mk, "--resolution", "huge"}, "--resolution"},
+		{[]string{"--image", in, "--mask", mk, "--max-side", "-2"}, "--max-side"},
+	} {
+		_, err := run(t, append([]string{"infer", "--random-model", "--steps", "2", "--out", never}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%v: error %v, want %q", c.args, err, c.want)
+		}
+		if _, err := os.Stat(never); err == nil {
+			t.Fatalf("%v left an output file", c.args)
+		}
 	}
 }

@@ -34,8 +34,10 @@ func init() {
 			"OUT receives ckpt-<step>.safetensors (every --save-every steps and at the end, the last --keep\n" +
 			"kept) with adapter-<step>.safetensors (rad-lora: radctl infer --lora) or model-<step>.safetensors\n" +
 			"(rad-full, adm: radctl infer --base) beside each, adapter.safetensors or model.safetensors at the\n" +
-			"end (EMA weights when --ema > 0), train.jsonl (one line per step), loss.png and\n" +
-			"samples/step-<step>.png (input | mask | inpainted, every --sample-every steps).\n\n" +
+			"end (EMA weights when --ema > 0; the raw weights beside them as adapter-raw/model-raw), train.jsonl\n" +
+			"(one line per step), loss.png and samples/step-<step>.png (input | mask | EMA result | raw result,\n" +
+			"every --sample-every steps). The EMA warms up (--ema-warmup ratio: decay min(ema, (1+n)/(10+n))\n" +
+			"at the n-th update), so short runs export usable EMA weights.\n\n" +
 			"--resume CKPT, --resume latest (the newest checkpoint in OUT) or --resume auto (latest if any,\n" +
 			"else a fresh run) continues a run exactly; the checkpoint's settings are used, and flags that\n" +
 			"contradict them are refused. Ctrl-C stops after the current step with a checkpoint.",
@@ -50,7 +52,12 @@ func init() {
 			&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "AdamW learning rate"},
 			&cli.Float64Flag{Name: "weight-decay", Value: def.WeightDecay, Usage: "AdamW weight decay"},
 			&cli.Float64Flag{Name: "grad-clip", Value: def.GradClip, Usage: "global gradient norm bound (0: no clipping)"},
-			&cli.Float64Flag{Name: "ema", Value: def.EMA, Usage: "EMA decay of the trained weights (0: off)"},
+			&cli.Float64Flag{Name: "ema", Value: def.EMA, Usage: "EMA decay of the trained weights (0: off); with --ema-warmup ratio the final decay"},
+			&cli.StringFlag{Name: "ema-warmup", Value: def.EMAWarmup, Usage: "EMA warm-up: ratio (decay min(ema, (1+n)/(10+n)) at the n-th update) or off"},
+			&cli.BoolFlag{Name: "scalar-embedding", Usage: "RAD with ADM's scalar timestep embedding (the paper's ablation Cfg. 2): the phase step's base timestep"},
+			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
+			&cli.StringFlag{Name: "mask-kind", Value: "perlin", Usage: "training masks: perlin (the paper's), mixed (perlin, strokes, wide), thin, wide, box, extreme"},
+			&cli.DurationFlag{Name: "max-time", Usage: "end this session after this wall time as if --steps were reached (checkpoint, exports); resume later to go on"},
 			&cli.Float64Flag{Name: "lambda-vlb", Value: def.LambdaVLB, Usage: "weight of the VLB term (rad-lora, rad-full; adm uses 1)"},
 			&cli.IntFlag{Name: "lora-rank", Value: def.LoRARank, Usage: "LoRA rank"},
 			&cli.Float64Flag{Name: "lora-alpha", Value: def.LoRAAlpha, Usage: "LoRA alpha (scale alpha/rank)"},
@@ -195,6 +202,8 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 	cfg.LoRARank, cfg.LoRAAlpha = c.Int("lora-rank"), c.Float64("lora-alpha")
 	cfg.TimestepOffset, cfg.Seed = c.Float64("timestep-offset"), c.Uint64("seed")
 	cfg.RandomCrop, cfg.NoFlip, cfg.NoAutocast = c.Bool("random-crop"), c.Bool("no-flip"), c.Bool("no-autocast")
+	cfg.EMAWarmup, cfg.ScalarEmbedding = c.String("ema-warmup"), c.Bool("scalar-embedding")
+	cfg.ZoomMax, cfg.MaskKind = c.Float64("zoom-max"), c.String("mask-kind")
 	setRunFlags(c, &cfg, false)
 	return cfg, "", nil
 }
@@ -208,6 +217,7 @@ func setRunFlags(c *cli.Context, cfg *train.Config, resuming bool) {
 	}
 	cfg.Out = c.String("out")
 	cfg.Workers = c.Int("workers")
+	cfg.MaxDuration = c.Duration("max-time")
 	for flag, p := range map[string]*int{"steps": &cfg.Steps, "save-every": &cfg.SaveEvery, "keep": &cfg.Keep,
 		"sample-every": &cfg.SampleEvery, "preview-images": &cfg.PreviewImages, "max-nonfinite": &cfg.MaxNonFinite} {
 		if set(flag) {
@@ -249,6 +259,10 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	check("random-crop", cfg.RandomCrop, c.Bool("random-crop"))
 	check("no-flip", cfg.NoFlip, c.Bool("no-flip"))
 	check("no-autocast", cfg.NoAutocast, c.Bool("no-autocast"))
+	check("ema-warmup", cfg.EMAWarmup, c.String("ema-warmup"))
+	check("scalar-embedding", cfg.ScalarEmbedding, c.Bool("scalar-embedding"))
+	check("zoom-max", cfg.ZoomMax, c.Float64("zoom-max"))
+	check("mask-kind", cfg.MaskKind, c.String("mask-kind"))
 	for _, f := range []string{"config", "model-flags", "preset"} {
 		if c.IsSet(f) {
 			spec, err := modelSpec(c, "base")
@@ -302,7 +316,7 @@ func trainPreview(cfg train.Config, steps int) (train.PreviewFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Spatial = cfg.Objective != train.ADM
+	p.Spatial = cfg.Objective != train.ADM && !cfg.ScalarEmbedding
 	return func(ctx context.Context, s *torch.Scope, m *radmodel.UNet, x0, mask *torch.Tensor) (*torch.Tensor, error) {
 		g := torch.NewGenerator(0x5a17)
 		defer g.Close()

@@ -71,7 +71,16 @@ const (
 	Box     Kind = "box"
 	Extreme Kind = "extreme"
 	Wide    Kind = "wide"
+	// Thin is thin strokes (4-8 px, about 10% of the image): wires and
+	// scratches.
+	Thin Kind = "thin"
+	// Mixed is Perlin, stroke and wide masks (the natural-photo model's
+	// training masks).
+	Mixed Kind = "mixed"
 )
+
+// Kinds lists the mask kinds.
+var Kinds = []Kind{Perlin, Box, Extreme, Wide, Thin, Mixed}
 
 // Generate makes mask number index of a seeded sequence of the given kind
 // and size (square). The same (kind, size, seed, index) always gives the
@@ -90,8 +99,12 @@ func Generate(kind Kind, size int, seed uint64, index int) (*Mask, error) {
 		return ExtremeMask(size, rng), nil
 	case Wide:
 		return WideMask(size, rng), nil
+	case Thin:
+		return ThinMask(size, rng), nil
+	case Mixed:
+		return MixedMask(size, rng), nil
 	}
-	return nil, fmt.Errorf("unknown mask kind %q (want perlin, box, extreme or wide)", kind)
+	return nil, fmt.Errorf("unknown mask kind %q (want perlin, box, extreme, wide, thin or mixed)", kind)
 }
 
 // GenerateMany makes masks index0..index0+n-1 on `workers` goroutines

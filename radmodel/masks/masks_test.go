@@ -179,3 +179,44 @@ func TestManySeedsStayExact(t *testing.T) {
 		}
 	}
 }
+
+// TestStrokeMasks: thin masks are binary, deterministic and cover about
+// 10%; mixed masks vary.
+func TestStrokeMasks(t *testing.T) {
+	for i := 0; i < 30; i++ {
+		m, err := Generate(Thin, 256, 4, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holes := 0
+		for _, v := range m.Pix {
+			if v > 1 {
+				t.Fatalf("mask %d: value %d", i, v)
+			}
+			holes += int(v)
+		}
+		f := float64(holes) / float64(256*256)
+		if f < 0.08 || f > 0.2 {
+			t.Fatalf("thin mask %d covers %.3f", i, f)
+		}
+		again, _ := Generate(Thin, 256, 4, i)
+		if !bytes.Equal(again.Pix, m.Pix) {
+			t.Fatalf("thin mask %d is not deterministic", i)
+		}
+	}
+	seen := map[float64]bool{}
+	for i := 0; i < 40; i++ {
+		m, err := Generate(Mixed, 64, 2, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, v := range m.Pix {
+			n += int(v)
+		}
+		seen[float64(n)] = true
+	}
+	if len(seen) < 20 {
+		t.Fatalf("mixed masks: only %d distinct hole counts in 40", len(seen))
+	}
+}

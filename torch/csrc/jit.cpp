@@ -72,6 +72,40 @@ rt_error rt_module_forward(int mode, rt_module m, rt_tensor* inputs, int64_t n, 
   RT_CATCH
 }
 
+// flatten_outputs collects the tensors of a forward's result: a tensor, or
+// tuples and lists of them (nested), in order.
+static void flatten_outputs(const c10::IValue& v, std::vector<at::Tensor>& out) {
+  if (v.isTensor()) {
+    out.push_back(v.toTensor());
+  } else if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) flatten_outputs(e, out);
+  } else if (v.isList()) {
+    for (const c10::IValue& e : v.toListRef()) flatten_outputs(e, out);
+  } else {
+    throw std::runtime_error("module forward returned " + v.tagKind() +
+                             " inside its output, not a tensor, tuple or list");
+  }
+}
+
+rt_error rt_module_forward_multi(int mode, rt_module m, rt_tensor* inputs, int64_t n, rt_tensor** outs,
+                                 int64_t* nout) {
+  RT_TRY
+  rt::ModeGuard guard(mode);
+  if (!m) throw std::invalid_argument("null module");
+  std::vector<c10::IValue> in;
+  in.reserve(n);
+  for (int64_t i = 0; i < n; i++) in.emplace_back(rt::T(inputs[i]));
+  c10::IValue r = m->m.forward(in);
+  std::vector<at::Tensor> v;
+  flatten_outputs(r, v);
+  rt_tensor* th = static_cast<rt_tensor*>(std::calloc(v.size() + 1, sizeof(rt_tensor)));
+  if (!th) throw std::bad_alloc();
+  for (size_t i = 0; i < v.size(); i++) th[i] = rt::wrap(v[i]);
+  *outs = th;
+  *nout = static_cast<int64_t>(v.size());
+  RT_CATCH
+}
+
 rt_error rt_pickle_save(const char** names, rt_tensor* ts, int64_t n, char** buf, size_t* len) {
   RT_TRY
   c10::impl::GenericDict d(c10::StringType::get(), c10::TensorType::get());

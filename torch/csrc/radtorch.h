@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a code below changes. */
-#define RT_ABI_VERSION 8
+#define RT_ABI_VERSION 9
 
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
@@ -260,6 +260,10 @@ void rt_free_ptr(void* p);
 /* forward with tensor inputs; the output must be a tensor */
 rt_error rt_module_forward(int mode, rt_module m, rt_tensor* inputs, int64_t n,
                            rt_tensor* out);
+/* forward whose output is a tensor or (nested) tuples/lists of tensors: *outs
+ * is a malloc'd array of the *nout tensors in order (free it with rt_free_ptr) */
+rt_error rt_module_forward_multi(int mode, rt_module m, rt_tensor* inputs, int64_t n,
+                                 rt_tensor** outs, int64_t* nout);
 
 /* ---- serialization ---- */
 /* torch.load-compatible bytes of a dict {names[i]: ts[i]}; *buf is malloc'd */

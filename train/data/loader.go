@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,10 @@ type Config struct {
 	// MaskKind is the kind of mask drawn for each sample; "" is
 	// masks.Perlin, the training masks.
 	MaskKind masks.Kind
+	// ZoomMax > 1 trains on patches: each sample's image is resized so
+	// that its shorter side is z x Size, z drawn log-uniformly in
+	// [1, ZoomMax], before the crop (see Aug.Zoom). 0 or 1: whole images.
+	ZoomMax float64
 }
 
 // DefaultConfig is guided-diffusion's training setup for a model of the
@@ -60,6 +65,9 @@ func (c *Config) check() error {
 	}
 	if c.MaskKind == "" {
 		c.MaskKind = masks.Perlin
+	}
+	if c.ZoomMax < 0 || math.IsNaN(c.ZoomMax) || math.IsInf(c.ZoomMax, 0) {
+		return fmt.Errorf("data: zoom %g, want >= 1 (or 0: off)", c.ZoomMax)
 	}
 	if _, err := masks.Generate(c.MaskKind, c.Size, c.Seed, 0); err != nil {
 		return fmt.Errorf("data: %w", err)
@@ -373,6 +381,10 @@ func (l *Loader) sample(t *transformer, jb job) error {
 	rs := newStream(cfg.Seed, tagSample, uint64(jb.pos))
 	a := Aug{RandomCrop: cfg.RandomCrop, U: rs.float64(), V: rs.float64()}
 	a.Flip = rs.bit() && cfg.Flip
+	if cfg.ZoomMax > 1 {
+		// drawn after the others, so runs without zoom keep their stream
+		a.Zoom = math.Exp(rs.float64() * math.Log(cfg.ZoomMax))
+	}
 	plane := cfg.Size * cfg.Size
 	img := b.Images[jb.j*cfg.Channels*plane : (jb.j+1)*cfg.Channels*plane]
 	idx, err := l.image(t, img, jb.idx, a)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Source is an indexed collection of images. Load must be safe to call
@@ -55,7 +56,17 @@ func Open(path string) (Source, error) {
 type Folder struct {
 	dir   string
 	paths []string // relative, slash-separated, sorted
+
+	// decoded images kept for reuse, up to cacheBudget pixels in all:
+	// small folders (a few photos cut into many patches) are decoded once
+	mu          sync.Mutex
+	cache       map[int]image.Image
+	cachePixels int64
 }
+
+// cacheBudget is the most pixels a Folder keeps decoded (about 200 MB of
+// 8-bit RGB).
+const cacheBudget = 64 << 20
 
 // IsImageFile reports whether a file name has a PNG or JPEG extension.
 func IsImageFile(name string) bool {
@@ -103,17 +114,34 @@ func (f *Folder) Name(i int) string { return filepath.Join(f.dir, filepath.FromS
 // String names the folder.
 func (f *Folder) String() string { return fmt.Sprintf("folder %q", f.dir) }
 
-// Load reads and decodes image i.
+// Load reads and decodes image i. Decoded images are kept (read-only,
+// shared between callers) while they fit in the cache's budget.
 func (f *Folder) Load(i int) (image.Image, error) {
+	f.mu.Lock()
+	img, ok := f.cache[i]
+	f.mu.Unlock()
+	if ok {
+		return img, nil
+	}
 	name := f.Name(i)
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
-	img, err := decode(b)
+	img, err = decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	px := int64(img.Bounds().Dx()) * int64(img.Bounds().Dy())
+	f.mu.Lock()
+	if _, ok := f.cache[i]; !ok && f.cachePixels+px <= cacheBudget {
+		if f.cache == nil {
+			f.cache = map[int]image.Image{}
+		}
+		f.cache[i] = img
+		f.cachePixels += px
+	}
+	f.mu.Unlock()
 	return img, nil
 }
 

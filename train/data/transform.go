@@ -18,6 +18,10 @@ type Aug struct {
 	U, V float64
 	// Flip mirrors the crop left to right.
 	Flip bool
+	// Zoom >= 1 resizes the image so that its shorter side is Zoom x size
+	// (rounded) before cropping, so the crop is a patch of the image at
+	// that scale; 0 or 1 is the whole image's shorter side.
+	Zoom float64
 }
 
 // lut maps an 8-bit level v to v/127.5 - 1, in [-1, 1].
@@ -32,7 +36,8 @@ var lut = func() (t [256]float32) {
 // image_datasets.py does: it halves the image with a 2 x 2 box filter
 // while its shorter side is at least 2*size, resizes it with a Catmull-Rom
 // (bicubic) filter so that the shorter side is size (the longer side
-// rounded), crops size x size (centred, or at a.U, a.V), mirrors it when
+// rounded; with a.Zoom > 1, Zoom x size instead of size in both places:
+// a patch at that scale), crops size x size (centred, or at a.U, a.V), mirrors it when
 // a.Flip, converts it to gray (ITU-R 601 luma, as image/color and PIL do)
 // for channels = 1 or to RGB for channels = 3, and writes it to dst in
 // [C, size, size] order scaled to [-1, 1] (v/127.5 - 1).
@@ -60,20 +65,25 @@ func (t *transformer) do(dst []float32, img image.Image, size, channels int, a A
 	if w <= 0 || h <= 0 {
 		return fmt.Errorf("empty image (%d x %d)", w, h)
 	}
+	// target is the shorter side after resizing
+	target := size
+	if a.Zoom > 1 {
+		target = max(size, int(math.Round(a.Zoom*float64(size))))
+	}
 	src := img
-	if min(w, h) >= 2*size {
+	if min(w, h) >= 2*target {
 		rgba := toRGBA(img)
-		for min(rgba.Rect.Dx(), rgba.Rect.Dy()) >= 2*size {
+		for min(rgba.Rect.Dx(), rgba.Rect.Dy()) >= 2*target {
 			rgba = halve(rgba)
 		}
 		src, b = rgba, rgba.Rect
 		w, h = b.Dx(), b.Dy()
 	}
-	rw, rh := size, size
+	rw, rh := target, target
 	if w < h {
-		rh = max(size, int(math.Round(float64(h)*float64(size)/float64(w))))
+		rh = max(target, int(math.Round(float64(h)*float64(target)/float64(w))))
 	} else {
-		rw = max(size, int(math.Round(float64(w)*float64(size)/float64(h))))
+		rw = max(target, int(math.Round(float64(w)*float64(target)/float64(h))))
 	}
 	ox, oy := (rw-size)/2, (rh-size)/2
 	if a.RandomCrop {
