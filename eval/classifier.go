@@ -295,6 +295,25 @@ func LoadClassifier(path string, dev torch.Device) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval: load classifier: %w", err)
 	}
+	return classifierFrom(sd, path, dev)
+}
+
+// LoadClassifierBytes is LoadClassifier on the contents of a safetensors
+// file held in memory (for example models.FMNISTClassifierBytes()); name
+// stands for the file in messages.
+func LoadClassifierBytes(name string, raw []byte, dev torch.Device) (*Classifier, error) {
+	ls := torch.NewNoGradScope()
+	defer ls.Close()
+	sd, err := torch.LoadSafetensorsBytes(ls, name, raw)
+	if err != nil {
+		return nil, fmt.Errorf("eval: load classifier: %w", err)
+	}
+	return classifierFrom(sd, name, dev)
+}
+
+// classifierFrom makes a classifier of the tensors of sd (read from path),
+// copied as float32 to dev.
+func classifierFrom(sd *torch.StateDict, path string, dev torch.Device) (*Classifier, error) {
 	if f, _ := sd.Meta["format"].(string); f != ClassifierFormat {
 		return nil, fmt.Errorf("eval: load classifier %s: format %q, want %q", path, f, ClassifierFormat)
 	}

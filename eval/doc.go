@@ -46,6 +46,23 @@
 // squared differences averaged over channels and positions; layers are
 // averaged uniformly.
 //
+// # Evaluation runs
+//
+// Run is the whole protocol (radctl eval is its command line): a method
+// (RAD's ancestral or DDIM sampler, optionally on the scalar embedding;
+// RePaint; or the mean-fill floor) inpaints N real images (LoadImages
+// reads them at the model's size) under a seeded mask of every kind (box,
+// extreme, wide), in batches. The image at data set index j always gets
+// mask j of the mask seed and its own noise generator (seed + j), so the
+// results do not depend on the batch size or the range evaluated, and
+// every method sees the same masks. Per mask kind the report gives FID
+// and KID against the same N real images, the LPIPS-style distance, hole
+// PSNR and SSIM, and seconds and network evaluations per image, over all
+// N images and optionally over the first K (RunConfig.Subset), which a
+// run of an expensive method over K images can be compared with. Reports
+// are JSON and Markdown (Report.Write); grids and per-image CSVs go next
+// to them. LoadClassifierBytes reads the shipped stand-in classifier.
+//
 // Tensors are made in scopes that are closed before returning, except
 // those documented as owned by the caller's scope.
 package eval

@@ -2,7 +2,8 @@
 # Sets up a Debian 12 machine for RAD and builds everything:
 #   apt packages (libtorch-dev, cmake, a C++ compiler; python3-torch for the
 #   interop tests), Go modules (pinned in go.mod), the libtorch shim
-#   (build/libradtorch.so) and bin/radctl. Quick when all is there.
+#   (build/libradtorch.so), bin/radctl and the main job's photo
+#   (data/cimg/, scripts/fetch-data.sh). Quick when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,4 +50,6 @@ cmake --build build -j"$(nproc)"
 
 go mod download
 go build -o bin/radctl ./cmd/radctl
-echo "setup: ok (bin/radctl, build/libradtorch.so)"
+# the main job's photo and mask (Debian's cimg-examples; quick when present)
+bash scripts/fetch-data.sh parrot
+echo "setup: ok (bin/radctl, build/libradtorch.so, data/cimg/)"

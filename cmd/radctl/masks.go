@@ -13,10 +13,12 @@ func init() {
 		Name:  "masks",
 		Usage: "write a seeded set of masks as PNGs (white = hole)",
 		Description: "perlin: the training masks (hole fraction uniform on [0, 1]); box, extreme, wide: the\n" +
-			"evaluation masks of the LaMa protocol (sizes given for 256 x 256 and scaled).\n" +
+			"evaluation masks of the LaMa protocol (sizes given for 256 x 256 and scaled); thin: strokes\n" +
+			"4-8 px wide covering about 10% (wires, scratches; absolute pixels); mixed: the default model's\n" +
+			"training masks (perlin, strokes, wide).\n" +
 			"Files are DIR/00000.png, DIR/00001.png, ...; the same seed gives the same files.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "kind", Value: "perlin", Usage: "perlin, box, extreme or wide"},
+			&cli.StringFlag{Name: "kind", Value: "perlin", Usage: "perlin, box, extreme, wide, thin or mixed"},
 			&cli.IntFlag{Name: "n", Value: 100, Usage: "number of masks"},
 			&cli.IntFlag{Name: "size", Value: 256, Usage: "mask width and height"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Re-creates docs/RESULTS.md's Fashion-MNIST tables: trains what is missing
+# (stage skipped when its output exists; every run resumable with
+# --resume auto), then evaluates each method (skipped when its report
+# exists). Trained weights go to runs/fmnist-*/ (the shipped ones in models/
+# are what docs/RESULTS.md used: set SHIPPED=1 to evaluate those instead of
+# training). Usage: scripts/reproduce-fmnist.sh   (env: N, SUBSET, RP_N,
+# DEVICE, TRAIN_TIME, SHIPPED, OUT)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-250}            # held-out images per mask kind (t10k's first N)
+SUBSET=${SUBSET:-12}   # the subset every method is also reported on
+RP_N=${RP_N:-$SUBSET}  # RePaint's images (the subset)
+DEVICE=${DEVICE:-cpu}
+TRAIN_TIME=${TRAIN_TIME:-60m}
+SHIPPED=${SHIPPED:-0}
+OUT=${OUT:-out/eval}
+bash scripts/fetch-data.sh fmnist >/dev/null
+FM=data/fashion-mnist
+R=./bin/radctl
+if [ "$SHIPPED" = 1 ]; then
+  cfg1=(--shipped fmnist); rad=(--shipped fmnist-rad); cfg2=(--shipped fmnist-cfg2)
+else
+  tr=(--device "$DEVICE" --seed 1 --steps 10000000 --max-time "$TRAIN_TIME" --lr 2e-4 --batch-size 128 --resume auto --quiet)
+  [ -f runs/fmnist-base/model.safetensors ] || $R train --objective adm --config models/configs/fmnist.json \
+    --data $FM/train-images-idx3-ubyte.gz --out runs/fmnist-base "${tr[@]}"
+  for a in rad cfg2; do
+    extra=(); [ $a = cfg2 ] && extra=(--scalar-embedding)
+    [ -f runs/fmnist-$a/adapter.safetensors ] || $R train --objective rad-lora --base runs/fmnist-base/model.safetensors \
+      --data $FM/train-images-idx3-ubyte.gz --out runs/fmnist-$a "${tr[@]}" "${extra[@]}"
+  done
+  cfg1=(--base runs/fmnist-base/model.safetensors); rad=("${cfg1[@]}" --lora runs/fmnist-rad/adapter.safetensors)
+  cfg2=("${cfg1[@]}" --lora runs/fmnist-cfg2/adapter.safetensors)
+fi
+ev() { # name args...
+  local name=$1; shift
+  [ -f "$OUT/$name/report.json" ] && return
+  echo "eval $name: $(date +%T)"
+  $R eval --data $FM/t10k-images-idx3-ubyte.gz --device "$DEVICE" --out "$OUT/$name" "$@"
+}
+ev mean-fill "${cfg1[@]}" --sampler mean-fill --n "$N" --subset "$SUBSET" --batch-size "$N"
+ev rad "${rad[@]}" --sampler rad --n "$N" --subset "$SUBSET" --batch-size "$N"
+ev cfg1 "${cfg1[@]}" --sampler rad --n "$N" --subset "$SUBSET" --batch-size "$N"
+ev cfg2 "${cfg2[@]}" --sampler rad --scalar-embedding --n "$N" --subset "$SUBSET" --batch-size "$N"
+ev repaint "${cfg1[@]}" --sampler repaint --n "$RP_N" --batch-size "$RP_N"
+echo "done: $(date +%T); reports in $OUT/*/report.md"
