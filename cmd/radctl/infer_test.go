@@ -249,3 +249,76 @@ func TestInferNativeNetpbm(t *testing.T) {
 		}
 	}
 }
+
+// TestInferDefaultModel: with no --base, radctl infer runs the shipped
+// photo model at the image's own resolution (a size that is no multiple of
+// the UNet's factor), and the known pixels are byte-exact.
+func TestInferDefaultModel(t *testing.T) {
+	dir := t.TempDir()
+	const w, h = 37, 29
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	mask := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.SetRGBA(x, y, color.RGBA{uint8(7 * x), uint8(9 * y), uint8(x * y), 255})
+			if x > 10 && x < 20 && y > 8 && y < 18 {
+				mask.SetGray(x, y, color.Gray{255})
+			}
+		}
+	}
+	in, mk := filepath.Join(dir, "in.png"), filepath.Join(dir, "mask.png")
+	for p, im := range map[string]image.Image{in: img, mk: mask} {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, im); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	out, stats := filepath.Join(dir, "out.png"), filepath.Join(dir, "stats.json")
+	if o, err := run(t, "infer", "--image", in, "--mask", mk, "--out", out, "--stats", stats, "--steps", "3"); err != nil {
+		t.Fatalf("%v\n%s", err, o)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bounds().Dx() != w || res.Bounds().Dy() != h {
+		t.Fatalf("output %v, want %dx%d", res.Bounds(), w, h)
+	}
+	changed := 0
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r0, g0, b0, _ := img.At(x, y).RGBA()
+			r1, g1, b1, _ := res.At(x, y).RGBA()
+			same := r0 == r1 && g0 == g1 && b0 == b1
+			if mask.GrayAt(x, y).Y == 0 && !same {
+				t.Fatalf("known pixel (%d,%d) changed", x, y)
+			}
+			if mask.GrayAt(x, y).Y != 0 && !same {
+				changed++
+			}
+		}
+	}
+	if changed == 0 {
+		t.Fatal("the hole was not filled")
+	}
+	raw, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["resolution"] != "native" || st["work_width"] != float64(40) || st["work_height"] != float64(32) {
+		t.Fatalf("stats %v: want native at 40 x 32", st)
+	}
+}
