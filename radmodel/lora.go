@@ -15,7 +15,7 @@ import (
 	"github.com/radinpaint/rad/torch"
 )
 
-// LoRA target groups (DESIGN §3). "qkv" puts three adapters on the q, k
+// LoRA target groups (docs/DESIGN.md §3.3). "qkv" puts three adapters on the q, k
 // and v slices of each attention block's fused qkv convolution.
 const (
 	TargetInput   = "input"    // input_blocks.0.0

@@ -23,6 +23,7 @@ ap.add_argument("--crops", type=int, default=4, help="crops per photo")
 ap.add_argument("--size", type=int, default=128)
 ap.add_argument("--radctl", default="./bin/radctl")
 ap.add_argument("--steps", type=int, default=100)
+ap.add_argument("--sampler", default="rad", help="radctl infer --sampler (rad, rad-ddim: eta 0)")
 args = ap.parse_args()
 
 S = args.size
@@ -57,7 +58,7 @@ for kind in ["thin", "box"]:
     od = os.path.join(args.work, "rad-" + kind)
     t0 = time.time()
     subprocess.run([args.radctl, "infer", "--image", crops, "--mask", md, "--out", od, "--steps", str(args.steps),
-                    "--batch-size", "4", "--seed", "1"], check=True)
+                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler], check=True)
     secs = time.time() - t0
     res = {"rad": [], "telea": [], "mean": []}
     holes = []
@@ -80,7 +81,7 @@ for kind in ["thin", "box"]:
     rows[kind]["hole_fraction"] = float(np.mean(holes))
     rows[kind]["rad_seconds_per_image"] = secs / n
 json.dump(rows, open(os.path.join(args.work, "compare.json"), "w"), indent=1)
-print(f"| masks | images | hole | RAD (100 steps) | Telea | mean fill | RAD s/image |")
+print(f"| masks | images | hole | RAD ({args.sampler}, {args.steps} steps) | Telea | mean fill | RAD s/image |")
 print(f"|---|---|---|---|---|---|---|")
 for kind, r in rows.items():
     f = lambda k: f"{r[k]['psnr_mean']:.2f} ± {r[k]['psnr_std']:.2f}"

@@ -121,7 +121,7 @@ type Config struct {
 	// LoRARank and LoRAAlpha size the adapters (RADLoRA).
 	LoRARank  int     `json:"lora_rank,omitempty"`
 	LoRAAlpha float64 `json:"lora_alpha,omitempty"`
-	// TimestepOffset is added to the timestep map (DESIGN §2; recorded in
+	// TimestepOffset is added to the timestep map (docs/DESIGN.md §2.7; recorded in
 	// the adapter's metadata).
 	TimestepOffset float64 `json:"timestep_offset"`
 	// Seed fixes every random choice: adapter init, random model init,

@@ -7,8 +7,8 @@
 //
 // Each sample of a micro-batch (images x0 in [-1, 1] and Perlin masks m,
 // 1 = hole, from train/data) draws a global step s ~ U{0..2N-1}, noise
-// eps ~ N(0, I), and is noised per pixel, x_s = QSample(x0, eps) (DESIGN
-// §2). The model sees x_s and the per-pixel timestep map tau (the
+// eps ~ N(0, I), and is noised per pixel, x_s = QSample(x0, eps)
+// (docs/DESIGN.md §2.4). The model sees x_s and the per-pixel timestep map tau (the
 // diffusion.TimestepMapper inversion of the pixel's noise level, plus the
 // offset), in training mode (the config's dropout). The loss is the mean
 // over the batch of L_mse + lambda_vlb L_vlb (diffusion.Schedule.Loss;

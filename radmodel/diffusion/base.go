@@ -211,7 +211,7 @@ func (b *Base) AlphasCumprod() []float64 {
 	return out
 }
 
-// Nu is the total noise of the chain, 1 - abar_{N-1} (DESIGN §2).
+// Nu is the total noise of the chain, 1 - abar_{N-1} (docs/DESIGN.md §2.2).
 func (b *Base) Nu() float64 {
 	ac := b.AlphasCumprod()
 	return 1 - ac[len(ac)-1]

@@ -1,5 +1,5 @@
 // Package diffusion is RAD's per-pixel diffusion math (the paper's
-// sections 3.1, 3.2 and 3.4; DESIGN §2), written over the torch package.
+// sections 3.1, 3.2 and 3.4; docs/DESIGN.md §2), written over the torch package.
 //
 // A Base is the pretrained model's chain (guided-diffusion's
 // GaussianDiffusion tables, in float64, optionally respaced). A Schedule
@@ -9,7 +9,7 @@
 // noise 1 - nu. Inference uses phase 1 only, in reverse.
 //
 // Each equation lives in one named function whose comment gives the
-// paper's equation number (or the DESIGN section for the closed forms of
+// paper's equation number (or the docs/DESIGN.md section for the closed forms of
 // the supplementary normalisation). Pixels where no noise has been added
 // yet (Bbar = 0) or that the current phase does not move (b = 0) are
 // guarded: their reverse step is the identity, and no division by zero,

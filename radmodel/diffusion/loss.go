@@ -86,7 +86,7 @@ func (sc *Schedule) vlbLoss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, ou
 	return s.Mean(s.To(px, torch.Float32), 1, 2, 3)
 }
 
-// Loss is RAD's hybrid loss, L = L_mse + lambda_vlb L_vlb (DESIGN §2), per
+// Loss is RAD's hybrid loss, L = L_mse + lambda_vlb L_vlb (docs/DESIGN.md §2.6), per
 // sample, for x_t = QSample(x0, noise) at the levels lv and the model's
 // output on x_t.
 func (sc *Schedule) Loss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, noise, out *torch.Tensor, o LossOpts) *Losses {

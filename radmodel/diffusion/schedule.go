@@ -22,7 +22,7 @@ type Schedule struct {
 	DType torch.DType
 }
 
-// NewSchedule builds the per-pixel schedule of a base chain (DESIGN §2).
+// NewSchedule builds the per-pixel schedule of a base chain (docs/DESIGN.md §2.2).
 func NewSchedule(base *Base) *Schedule {
 	n := base.N()
 	nu := base.Nu()
@@ -104,7 +104,7 @@ func (sc *Schedule) logOneMinusNuM(s *torch.Scope, m *torch.Tensor) *torch.Tenso
 }
 
 // LogCumSignal is log A(s) per pixel, the closed form of the paper's a-bar
-// after the supplementary normalisation of beta and beta' (DESIGN §2):
+// after the supplementary normalisation of beta and beta' (docs/DESIGN.md §2.2):
 //
 //	phase 1: A = (1 - nu m)^G_k
 //	phase 2: A = (1 - nu m) ((1 - nu)/(1 - nu m))^G_k
