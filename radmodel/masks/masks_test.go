@@ -3,6 +3,8 @@ package masks
 import (
 	"bytes"
 	"image/png"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,11 +46,17 @@ func TestPerlinMasks(t *testing.T) {
 	if r := float64(agree) / float64(pairs); r < 0.85 {
 		t.Fatalf("neighbour agreement %.3f: masks are not spatially coherent", r)
 	}
-	// exact fraction: the threshold is at a rank
+	// HoleFraction against an independent count (the exact rank of each
+	// mask is tested in TestManySeedsStayExact)
 	m, _ := Generate(Perlin, 100, 1, 3)
-	f := m.HoleFraction() * 10000
-	if f != float64(int(f)) {
-		t.Fatalf("fraction %v", f)
+	holes := 0
+	for _, v := range m.Pix {
+		if v == 1 {
+			holes++
+		}
+	}
+	if m.HoleFraction() != float64(holes)/10000 || holes == 0 || holes == 10000 {
+		t.Fatalf("HoleFraction %v for %d holes of 10000", m.HoleFraction(), holes)
 	}
 }
 
@@ -166,16 +174,36 @@ func BenchmarkPerlin256(b *testing.B) {
 }
 
 // TestManySeedsStayExact: some seeds draw a (0, 0) Perlin gradient (NaN in
-// go-perlin); every mask must still be binary with the exact hole count.
+// go-perlin); every mask must still be binary with exactly the hole count
+// its drawn fraction asks for. The count is made here pixel by pixel and
+// the fraction re-drawn from the generator's stream (PerlinMask draws the
+// cell size, the noise seed and the two offsets before it), independently
+// of HoleFraction.
 func TestManySeedsStayExact(t *testing.T) {
-	ms, err := GenerateMany(Perlin, 16, 11, 0, 4000, 0)
+	const size, seed = 16, 11
+	ms, err := GenerateMany(Perlin, size, seed, 0, 4000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, m := range ms {
-		f := m.HoleFraction() * 256
-		if f != float64(int(f)) || f < 0 || f > 256 {
-			t.Fatalf("mask %d: fraction %v", i, m.HoleFraction())
+		rng := rand.New(rand.NewPCG(seed, uint64(i)^0x9e3779b97f4a7c15))
+		rng.Float64() // cell size
+		rng.Int64()   // noise seed
+		rng.Float64() // offsets
+		rng.Float64()
+		want := int(math.Round(rng.Float64() * size * size))
+		holes := 0
+		for _, v := range m.Pix {
+			switch v {
+			case 0:
+			case 1:
+				holes++
+			default:
+				t.Fatalf("mask %d: value %d", i, v)
+			}
+		}
+		if holes != want {
+			t.Fatalf("mask %d: %d holes, its fraction asks for %d", i, holes, want)
 		}
 	}
 }
