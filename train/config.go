@@ -131,6 +131,10 @@ type Config struct {
 	// bfloat16 autocast unless NoAutocast; losses are float32.
 	Device     string `json:"device"`
 	NoAutocast bool   `json:"no_autocast,omitempty"`
+	// CPUAutocast runs the forward under bfloat16 autocast on the CPU too
+	// (CPUs with avx512_bf16 or AMX run it natively; see docs/RESULTS.md
+	// for what it did on the 2-core machine).
+	CPUAutocast bool `json:"cpu_autocast,omitempty"`
 
 	// SaveEvery writes a checkpoint every that many steps (0: only at the
 	// end); Keep is how many checkpoints stay (older ones are removed).
@@ -324,6 +328,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	diff("diffusion", fmt.Sprint(c.DiffusionSteps, c.NoiseSchedule), fmt.Sprint(saved.DiffusionSteps, saved.NoiseSchedule))
 	diff("crop/flip", fmt.Sprint(c.RandomCrop, c.NoFlip), fmt.Sprint(saved.RandomCrop, saved.NoFlip))
 	diff("autocast off", c.NoAutocast, saved.NoAutocast)
+	diff("cpu autocast", c.CPUAutocast, saved.CPUAutocast)
 	diff("ema warm-up", c.EMAWarmup, saved.EMAWarmup)
 	diff("scalar embedding", c.ScalarEmbedding, saved.ScalarEmbedding)
 	diff("zoom", c.ZoomMax, saved.ZoomMax)
@@ -332,7 +337,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	c.EMA, c.LambdaVLB, c.BatchSize, c.Accum, c.Seed = saved.EMA, saved.LambdaVLB, saved.BatchSize, saved.Accum, saved.Seed
 	c.TimestepOffset, c.LoRARank, c.LoRAAlpha = saved.TimestepOffset, saved.LoRARank, saved.LoRAAlpha
 	c.DiffusionSteps, c.NoiseSchedule, c.RandomCrop, c.NoFlip = saved.DiffusionSteps, saved.NoiseSchedule, saved.RandomCrop, saved.NoFlip
-	c.NoAutocast = saved.NoAutocast
+	c.NoAutocast, c.CPUAutocast = saved.NoAutocast, saved.CPUAutocast
 	c.EMAWarmup, c.ScalarEmbedding, c.ZoomMax, c.MaskKind = saved.EMAWarmup, saved.ScalarEmbedding, saved.ZoomMax, saved.MaskKind
 	if c.Base == "" {
 		c.Base = saved.Base

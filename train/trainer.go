@@ -105,7 +105,7 @@ func newTrainerWith(cfg Config, ck *CheckpointInfo, sd *torch.StateDict, model *
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	t = &trainer{cfg: cfg, dev: dev, autocast: dev.IsCUDA() && !cfg.NoAutocast,
+	t = &trainer{cfg: cfg, dev: dev, autocast: dev.IsCUDA() && !cfg.NoAutocast || !dev.IsCUDA() && cfg.CPUAutocast,
 		sched: diffusion.NewSchedule(base), mapper: diffusion.NewTimestepMapper(base, cfg.TimestepOffset),
 		gens: map[string]*torch.Generator{}, model: model}
 	defer func() {

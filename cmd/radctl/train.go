@@ -73,6 +73,7 @@ func init() {
 			&cli.BoolFlag{Name: "linear-plot", Usage: "loss curve on a linear axis (default: log)"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed of every random choice"},
 			&cli.BoolFlag{Name: "no-autocast", Usage: "no bfloat16 autocast on CUDA"},
+			&cli.BoolFlag{Name: "cpu-bf16", Usage: "bfloat16 autocast on the CPU too"},
 			&cli.StringFlag{Name: "resume", Usage: "checkpoint to resume, \"latest\" or \"auto\""},
 			&cli.IntFlag{Name: "max-nonfinite", Value: def.MaxNonFinite, Usage: "stop after N steps in a row with a NaN/Inf loss or gradient"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
@@ -203,6 +204,7 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 	cfg.TimestepOffset, cfg.Seed = c.Float64("timestep-offset"), c.Uint64("seed")
 	cfg.RandomCrop, cfg.NoFlip, cfg.NoAutocast = c.Bool("random-crop"), c.Bool("no-flip"), c.Bool("no-autocast")
 	cfg.EMAWarmup, cfg.ScalarEmbedding = c.String("ema-warmup"), c.Bool("scalar-embedding")
+	cfg.CPUAutocast = c.Bool("cpu-bf16")
 	cfg.ZoomMax, cfg.MaskKind = c.Float64("zoom-max"), c.String("mask-kind")
 	setRunFlags(c, &cfg, false)
 	return cfg, "", nil
@@ -260,6 +262,7 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	check("no-flip", cfg.NoFlip, c.Bool("no-flip"))
 	check("no-autocast", cfg.NoAutocast, c.Bool("no-autocast"))
 	check("ema-warmup", cfg.EMAWarmup, c.String("ema-warmup"))
+	check("cpu-bf16", cfg.CPUAutocast, c.Bool("cpu-bf16"))
 	check("scalar-embedding", cfg.ScalarEmbedding, c.Bool("scalar-embedding"))
 	check("zoom-max", cfg.ZoomMax, c.Float64("zoom-max"))
 	check("mask-kind", cfg.MaskKind, c.String("mask-kind"))
