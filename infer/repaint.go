@@ -94,6 +94,7 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 			return nil, err
 		}
 		tLast, tCur := times[i], times[i+1]
+		prev := x // owned by w
 		st := w.Child()
 		var next, pred *torch.Tensor
 		if tCur < tLast {
@@ -122,6 +123,11 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 		}
 		st.Keep(next)
 		st.Close()
+		// free the previous sample now: memory stays flat over the run's
+		// thousands of iterations
+		if prev != next {
+			prev.Free()
+		}
 		x = next
 	}
 	known := s.Expand(s.LeScalar(m, 0), x0.Shape()...)

@@ -205,6 +205,11 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 		}
 		st.Keep(next) // moves to w
 		st.Close()
+		// the previous sample is no longer needed: free it now, so that a
+		// run holds one sample at a time, whatever its number of steps
+		if x != next {
+			x.Free()
+		}
 		x = next
 	}
 	// known pixels are exactly the input (they never moved; this also
