@@ -1,12 +1,8 @@
 package eval
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,54 +11,9 @@ import (
 	"github.com/radinpaint/rad/train/data"
 )
 
-// idxLabelsMagic is the IDX magic of 1-dimensional unsigned-byte data.
-const idxLabelsMagic = 0x00000801
-
 // ReadIDXLabels reads an IDX label file such as Fashion-MNIST's
-// train-labels-idx1-ubyte.gz (gzip-compressed or not).
-func ReadIDXLabels(path string) ([]uint8, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("eval: %w", err)
-	}
-	defer f.Close()
-	return readIDXLabels(f, path)
-}
-
-func readIDXLabels(r io.Reader, name string) ([]uint8, error) {
-	br := bufio.NewReader(r)
-	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("eval: %s: %w", name, err)
-		}
-		defer zr.Close()
-		br = bufio.NewReader(zr)
-	}
-	var hdr [8]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, fmt.Errorf("eval: %s: reading IDX label header: %w", name, unexpectedEOF(err))
-	}
-	if m := binary.BigEndian.Uint32(hdr[:4]); m != idxLabelsMagic {
-		return nil, fmt.Errorf("eval: %s: IDX magic number 0x%08x, want 0x%08x (unsigned-byte labels)", name, m, idxLabelsMagic)
-	}
-	n := binary.BigEndian.Uint32(hdr[4:])
-	if n == 0 || n > 1<<28 {
-		return nil, fmt.Errorf("eval: %s: %d labels out of range", name, n)
-	}
-	out := make([]uint8, n)
-	if k, err := io.ReadFull(br, out); err != nil {
-		return nil, fmt.Errorf("eval: %s: IDX labels truncated: %d of %d: %w", name, k, n, unexpectedEOF(err))
-	}
-	return out, nil
-}
-
-func unexpectedEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
+// train-labels-idx1-ubyte.gz (gzip-compressed or not): data.ReadIDXLabels.
+func ReadIDXLabels(path string) ([]uint8, error) { return data.ReadIDXLabels(path) }
 
 // LabeledSet is a set of gray images [N, 1, Size, Size] in [-1, 1] with
 // their class labels.

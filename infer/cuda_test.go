@@ -3,10 +3,8 @@ package infer
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -15,14 +13,7 @@ func TestCUDAInpaint(t *testing.T) {
 	if !torch.CUDAAvailable() {
 		t.Skip("no CUDA device")
 	}
-	cfg, err := radmodel.ConfigFromJSON(filepath.Join(fixtures, "pub_a.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := radmodel.Load(filepath.Join(fixtures, "pub_a.pt"), cfg, torch.CUDA(0), torch.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := pubAOn(t, torch.CUDA(0))
 	defer m.Close()
 	ip := newInpainter(t, m)
 	img := randomImage(32, 32, 1)
@@ -49,14 +40,7 @@ func TestCUDANative(t *testing.T) {
 	if !torch.CUDAAvailable() {
 		t.Skip("no CUDA device")
 	}
-	cfg, err := radmodel.ConfigFromJSON(filepath.Join(fixtures, "pub_a.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := radmodel.Load(filepath.Join(fixtures, "pub_a.pt"), cfg, torch.CUDA(0), torch.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := pubAOn(t, torch.CUDA(0))
 	defer m.Close()
 	ip := newInpainter(t, m)
 	ctx := context.Background()

@@ -160,13 +160,16 @@ func newInpainter(t *testing.T, m *radmodel.UNet) *Inpainter {
 	return ip
 }
 
-func pubA(t *testing.T) *radmodel.UNet {
+func pubA(t *testing.T) *radmodel.UNet { t.Helper(); return pubAOn(t, torch.CPU) }
+
+// pubAOn loads the fixture pub_a on dev.
+func pubAOn(t *testing.T, dev torch.Device) *radmodel.UNet {
 	t.Helper()
 	cfg, err := radmodel.ConfigFromJSON(filepath.Join(fixtures, "pub_a.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := radmodel.Load(filepath.Join(fixtures, "pub_a.pt"), cfg, torch.CPU, torch.Float32)
+	m, err := radmodel.Load(filepath.Join(fixtures, "pub_a.pt"), cfg, dev, torch.Float32)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,13 +67,22 @@ func (m *Module) Named(s *Scope, withBuffers bool) ([]string, []*Tensor, error) 
 	return outN, outT, nil
 }
 
-// Forward runs the module's forward on tensor inputs, under s's mode.
-func (m *Module) Forward(s *Scope, inputs ...*Tensor) *Tensor {
+// ready reports whether a forward may run: s has no error, the inputs are
+// valid and the module is open (else the error is recorded in s).
+func (m *Module) ready(s *Scope, inputs []*Tensor) bool {
 	if !s.ok("torchscript forward", inputs...) {
-		return nil
+		return false
 	}
 	if m.h == nil {
 		s.err = fmt.Errorf("torchscript %s: module is closed", m.Path)
+		return false
+	}
+	return true
+}
+
+// Forward runs the module's forward on tensor inputs, under s's mode.
+func (m *Module) Forward(s *Scope, inputs ...*Tensor) *Tensor {
+	if !m.ready(s, inputs) {
 		return nil
 	}
 	hs := handles(inputs)
@@ -87,11 +96,7 @@ func (m *Module) Forward(s *Scope, inputs ...*Tensor) *Tensor {
 // returns every tensor of the output in order (one for a plain tensor).
 // On error it records it in s and returns nil.
 func (m *Module) ForwardAll(s *Scope, inputs ...*Tensor) []*Tensor {
-	if !s.ok("torchscript forward", inputs...) {
-		return nil
-	}
-	if m.h == nil {
-		s.err = fmt.Errorf("torchscript %s: module is closed", m.Path)
+	if !m.ready(s, inputs) {
 		return nil
 	}
 	hs := handles(inputs)

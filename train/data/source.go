@@ -184,15 +184,11 @@ func NewIDX(path string) (*IDX, error) {
 // ReadIDX reads IDX images from r (gzip-compressed or not); name is used
 // in messages.
 func ReadIDX(r io.Reader, name string) (*IDX, error) {
-	br := bufio.NewReader(r)
-	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("data: %s: %w", name, err)
-		}
-		defer zr.Close()
-		br = bufio.NewReader(zr)
+	br, closer, err := idxReader(r, name)
+	if err != nil {
+		return nil, err
 	}
+	defer closer()
 	var hdr [16]byte
 	if _, err := io.ReadFull(br, hdr[:4]); err != nil {
 		return nil, fmt.Errorf("data: %s: reading IDX header: %w", name, noEOF(err))
@@ -214,6 +210,54 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) {
 		return nil, fmt.Errorf("data: %s: IDX data truncated: %d of %d bytes: %w", name, k, len(pix), noEOF(err))
 	}
 	return &IDX{name: name, n: int(n), rows: int(rows), cols: int(cols), pix: pix}, nil
+}
+
+// idxReader reads r, gunzipped when it starts with gzip's magic; closer
+// releases the decompressor.
+func idxReader(r io.Reader, name string) (*bufio.Reader, func(), error) {
+	br := bufio.NewReader(r)
+	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("data: %s: %w", name, err)
+		}
+		return bufio.NewReader(zr), func() { zr.Close() }, nil
+	}
+	return br, func() {}, nil
+}
+
+// idxLabelsMagic is the IDX magic of 1-dimensional unsigned-byte data.
+const idxLabelsMagic = 0x00000801
+
+// ReadIDXLabels reads an IDX label file such as Fashion-MNIST's
+// train-labels-idx1-ubyte.gz (gzip-compressed or not).
+func ReadIDXLabels(path string) ([]uint8, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	br, closer, err := idxReader(f, path)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
+	var hdr [8]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return nil, fmt.Errorf("data: %s: reading IDX label header: %w", path, noEOF(err))
+	}
+	if m := binary.BigEndian.Uint32(hdr[:4]); m != idxLabelsMagic {
+		return nil, fmt.Errorf("data: %s: IDX magic number 0x%08x, want 0x%08x (unsigned-byte labels)", path, m, idxLabelsMagic)
+	}
+	n := binary.BigEndian.Uint32(hdr[4:])
+	if n == 0 || n > 1<<28 {
+		return nil, fmt.Errorf("data: %s: %d labels out of range", path, n)
+	}
+	out := make([]uint8, n)
+	if k, err := io.ReadFull(br, out); err != nil {
+		return nil, fmt.Errorf("data: %s: IDX labels truncated: %d of %d: %w", path, k, n, noEOF(err))
+	}
+	return out, nil
 }
 
 func noEOF(err error) error {
