@@ -132,9 +132,13 @@ func sniff(path string) string {
 	defer f.Close()
 	head := make([]byte, 16)
 	n, _ := io.ReadFull(f, head)
-	head = head[:n]
+	return sniffBytes(head[:n])
+}
+
+// sniffBytes names what a file starting with head looks like.
+func sniffBytes(head []byte) string {
 	switch {
-	case n == 0:
+	case len(head) == 0:
 		return "an empty file"
 	case bytes.HasPrefix(head, []byte("\x89PNG")):
 		return "a PNG image"
