@@ -78,6 +78,12 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 	w := s.Child()
 	defer w.Close()
 	ones := w.OnesLike(m) // plain ADM: every pixel follows the chain
+	// every step's levels and posterior computed once, as RAD's sampler
+	// does: the two samplers differ in method, not in implementation
+	r := &run{hole: w.GeScalar(ones, 0.5)}
+	if r.levels, err = newLevelTable(w, p.Schedule, x0.Device()); err != nil {
+		return nil, err
+	}
 	keep := w.To(w.RSubScalar(1, m), x0.DType())
 	gt := w.Where(w.Expand(w.GeScalar(m, 1), x0.Shape()...), w.ZerosLike(x0), x0) // never read under holes
 	times := JumpSchedule(chain.N(), ro.JumpLength, ro.JumpNSample)
@@ -103,7 +109,7 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 				noised := st.Add(st.MulScalar(gt, sqrt(abar[tLast])), st.MulScalar(noise.draw(st), sqrt(1-abar[tLast])))
 				x = st.Add(st.Mul(keep, noised), st.Mul(st.RSubScalar(1, keep), x))
 			}
-			next, pred, err = p.Step(st, model, x, ones, tLast, noise.draw(st), o)
+			next, pred, err = p.step(st, model, x, ones, tLast, noise.draw(st), o, r)
 			if err != nil {
 				st.Close()
 				return nil, err
