@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -349,6 +350,12 @@ func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 // sample is Sample with optional per-sample generators (else one from
 // o.Seed for the batch).
 func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator) (*torch.Tensor, int64, int, error) {
+	// one OS thread for the whole run: its libtorch calls share one
+	// thread's caches and one malloc arena (a goroutine that hops threads
+	// spreads a run's allocations over several arenas, and its peak memory
+	// with them)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	steps := o.Steps
 	if steps == 0 {
 		steps = 100
