@@ -5,6 +5,7 @@ go 1.22.0
 require (
 	github.com/aquilax/go-perlin v1.1.0
 	github.com/nlpodyssey/gopickle v0.2.0
+	github.com/stretchr/testify v1.10.0
 	github.com/urfave/cli/v2 v2.27.5
 	golang.org/x/image v0.24.0
 	gonum.org/v1/gonum v0.15.1
@@ -12,6 +13,9 @@ require (
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.5 // indirect
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

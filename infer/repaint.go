@@ -69,19 +69,19 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	if ro.JumpLength < 1 || ro.JumpNSample < 1 {
 		return nil, fmt.Errorf("repaint: jump length %d and jump samples %d must be >= 1", ro.JumpLength, ro.JumpNSample)
 	}
 	p.Spatial = false
 	chain := p.Schedule.Base
-	abar := chain.AlphasCumprod()
 	w := s.Child()
 	defer w.Close()
 	ones := w.OnesLike(m) // plain ADM: every pixel follows the chain
 	// every step's levels and posterior computed once, as RAD's sampler
 	// does: the two samplers differ in method, not in implementation
 	r := &run{hole: w.GeScalar(ones, 0.5)}
-	if r.levels, err = newLevelTable(w, p.Schedule, x0.Device()); err != nil {
+	if r.levels, err = diffusion.NewLevelTable(w, p.Schedule, x0.Device()); err != nil {
 		return nil, err
 	}
 	keep := w.To(w.RSubScalar(1, m), x0.DType())
@@ -106,7 +106,7 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 		if tCur < tLast {
 			if calls > 0 {
 				// known region at the noise level of tLast
-				noised := st.Add(st.MulScalar(gt, sqrt(abar[tLast])), st.MulScalar(noise.draw(st), sqrt(1-abar[tLast])))
+				noised := chain.QSampleStep(st, gt, noise.draw(st), tLast)
 				x = st.Add(st.Mul(keep, noised), st.Mul(st.RSubScalar(1, keep), x))
 			}
 			next, pred, err = p.step(st, model, x, ones, tLast, noise.draw(st), o, r)
@@ -120,8 +120,7 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 			}
 		} else {
 			// back in time: x_{t+1} ~ q(x_{t+1} | x_t)
-			beta := chain.Betas[tLast+1]
-			next = st.Add(st.MulScalar(x, sqrt(1-beta)), st.MulScalar(noise.draw(st), sqrt(beta)))
+			next = chain.ForwardStep(st, x, noise.draw(st), tLast)
 		}
 		if err := st.Err(); err != nil {
 			st.Close()

@@ -1,9 +1,10 @@
 package torch
 
 import (
-	"errors"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // An allocation larger than any machine's memory fails with an error that
@@ -11,21 +12,13 @@ import (
 func TestOutOfMemoryError(t *testing.T) {
 	s := NewNoGradScope()
 	defer s.Close()
-	x := s.Empty(Float32, CPU, 1<<40) // 4 TiB
-	if x != nil {
-		t.Fatalf("a 4 TiB tensor was allocated: %v", x)
-	}
+	require.Nil(t, s.Empty(Float32, CPU, 1<<40), "a 4 TiB tensor was allocated") // 4 TiB
 	err := s.Err()
-	if !errors.Is(err, ErrOutOfMemory) {
-		t.Fatalf("errors.Is(%v, ErrOutOfMemory) = false", err)
-	}
+	require.ErrorIs(t, err, ErrOutOfMemory)
 	var op *OpError
-	if !errors.As(err, &op) || !strings.HasPrefix(op.Op, "empty") {
-		t.Fatalf("want an *OpError of empty, got %T %v", err, err)
-	}
-	if strings.Contains(err.Error(), oomTag) {
-		t.Fatalf("the shim's tag leaked into the message: %q", err)
-	}
+	require.ErrorAs(t, err, &op)
+	assert.Contains(t, op.Op, "empty")
+	assert.NotContains(t, err.Error(), oomTag, "the shim's tag leaked into the message")
 }
 
 // A shape mismatch is an *OpError with the op's name and input shapes, and
@@ -33,24 +26,13 @@ func TestOutOfMemoryError(t *testing.T) {
 func TestOpErrorShapes(t *testing.T) {
 	s := NewNoGradScope()
 	defer s.Close()
-	a := s.Zeros(Float32, CPU, 2, 3)
-	b := s.Zeros(Float32, CPU, 4, 5)
-	if c := s.Matmul(a, b); c != nil {
-		t.Fatal("matmul of 2x3 by 4x5 succeeded")
-	}
+	require.Nil(t, s.Matmul(s.Zeros(Float32, CPU, 2, 3), s.Zeros(Float32, CPU, 4, 5)))
 	var op *OpError
-	if !errors.As(s.Err(), &op) {
-		t.Fatalf("want *OpError, got %T %v", s.Err(), s.Err())
-	}
-	if op.Op != "matmul" || len(op.Shapes) != 2 || op.Shapes[0][1] != 3 || op.Shapes[1][0] != 4 {
-		t.Fatalf("OpError = %+v", op)
-	}
-	if errors.Is(s.Err(), ErrOutOfMemory) {
-		t.Fatal("a shape error reads as out of memory")
-	}
-	if !strings.Contains(op.Error(), "matmul([2 3], [4 5])") {
-		t.Fatalf("message %q does not name the op and shapes", op.Error())
-	}
+	require.ErrorAs(t, s.Err(), &op)
+	assert.Equal(t, "matmul", op.Op)
+	assert.Equal(t, [][]int64{{2, 3}, {4, 5}}, op.Shapes)
+	assert.NotErrorIs(t, s.Err(), ErrOutOfMemory)
+	assert.Contains(t, op.Error(), "matmul([2 3], [4 5])")
 }
 
 // Metadata of a failed op's result (nil) and of a freed tensor is the zero
@@ -60,14 +42,19 @@ func TestNilTensorMetadata(t *testing.T) {
 	defer s.Close()
 	freed := s.Zeros(Float32, CPU, 2)
 	freed.Free()
-	for _, x := range []*Tensor{nil, freed} {
-		if x.Dim() != 0 || x.Shape() != nil || x.Size(0) != 0 || x.Size(-1) != 0 || x.Numel() != 0 ||
-			x.DType() != InvalidDType || x.Device() != (Device{}) || x.IsContiguous() || x.RequiresGrad() ||
-			x.DataPtr() != 0 || x.Valid() {
-			t.Fatalf("metadata of %v is not the zero value", x)
-		}
-		if x.String() != "Tensor(freed)" || x.DType().String() != "invalid" {
-			t.Fatalf("String = %q, dtype %q", x.String(), x.DType())
-		}
+	for name, x := range map[string]*Tensor{"nil": nil, "freed": freed} {
+		assert.False(t, x.Valid(), name)
+		assert.Zero(t, x.Dim(), name)
+		assert.Nil(t, x.Shape(), name)
+		assert.Zero(t, x.Size(0), name)
+		assert.Zero(t, x.Size(-1), name)
+		assert.Zero(t, x.Numel(), name)
+		assert.Equal(t, InvalidDType, x.DType(), name)
+		assert.Equal(t, "invalid", x.DType().String(), name)
+		assert.Equal(t, Device{}, x.Device(), name)
+		assert.False(t, x.IsContiguous(), name)
+		assert.False(t, x.RequiresGrad(), name)
+		assert.Zero(t, x.DataPtr(), name)
+		assert.Equal(t, "Tensor(freed)", x.String(), name)
 	}
 }
