@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,7 +55,7 @@ func TestClassifierShapes(t *testing.T) {
 		if err := s.Err(); err != nil {
 			t.Fatal(err)
 		}
-		if !torch.SameShape(logits.Shape(), []int64{3, 10}) || !torch.SameShape(pooled.Shape(), []int64{3, 128}) {
+		if !slices.Equal(logits.Shape(), []int64{3, 10}) || !slices.Equal(pooled.Shape(), []int64{3, 128}) {
 			t.Fatalf("logits %v pooled %v", logits.Shape(), pooled.Shape())
 		}
 		want := [][]int64{{3, 32, 32, 32}, {3, 64, 16, 16}, {3, 64, 8, 8}}
@@ -62,7 +63,7 @@ func TestClassifierShapes(t *testing.T) {
 			t.Fatalf("%d maps", len(maps))
 		}
 		for i, m := range maps {
-			if !torch.SameShape(m.Shape(), want[i]) {
+			if !slices.Equal(m.Shape(), want[i]) {
 				t.Fatalf("map %d: %v, want %v", i, m.Shape(), want[i])
 			}
 		}

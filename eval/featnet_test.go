@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 
 func maxAbsDiff(t *testing.T, s *torch.Scope, a, b *torch.Tensor) float64 {
 	t.Helper()
-	if !torch.SameShape(a.Shape(), b.Shape()) {
+	if !slices.Equal(a.Shape(), b.Shape()) {
 		t.Fatalf("shapes %v and %v", a.Shape(), b.Shape())
 	}
 	v, err := s.Max(s.Abs(s.Sub(s.To(a, torch.Float64), s.To(b, torch.Float64)))).Item()

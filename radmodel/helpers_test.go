@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/radinpaint/rad/torch"
@@ -58,7 +59,7 @@ func maxAbsDiff(t testing.TB, got, want *torch.Tensor) float64 {
 	if !got.Valid() || !want.Valid() {
 		t.Fatalf("nil tensor (got %v, want %v)", got, want)
 	}
-	if !torch.SameShape(got.Shape(), want.Shape()) {
+	if !slices.Equal(got.Shape(), want.Shape()) {
 		return math.Inf(1)
 	}
 	g, err := got.Float64s()

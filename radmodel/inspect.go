@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -215,7 +216,7 @@ func inferConfig(r *Report, keys []string, shapes map[string][]int64) {
 		return
 	}
 	for _, s := range specs {
-		if fs, ok := shapes[s.Key]; !ok || !torch.SameShape(fs, s.Shape) {
+		if fs, ok := shapes[s.Key]; !ok || !slices.Equal(fs, s.Shape) {
 			r.Notes = append(r.Notes, fmt.Sprintf("inferred config does not reproduce %s", s.Key))
 			return
 		}
