@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/radinpaint/rad/internal/atomicfile"
 )
@@ -49,11 +51,9 @@ func writeLossPNG(w io.Writer, pts []point, linear bool, title string) error {
 	if err != nil {
 		return err
 	}
-	wt, err := p.WriterTo(plotW, plotH, "png")
-	if err != nil {
-		return err
-	}
-	_, err = wt.WriteTo(w)
+	c := vgimg.NewWith(vgimg.UseWH(plotW, plotH), vgimg.UseDPI(100))
+	p.Draw(draw.New(c))
+	_, err = vgimg.PngCanvas{Canvas: c}.WriteTo(w)
 	return err
 }
 
