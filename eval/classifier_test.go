@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train/data"
 )
@@ -72,7 +73,7 @@ func TestClassifierShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(fm) != 3 || maxAbsDiff(t, s, fp, pooled) != 0 {
+		if len(fm) != 3 || tensortest.MaxAbsDiff(t, fp, pooled) != 0 {
 			t.Fatalf("Features differ from Forward")
 		}
 		rgb := s.Cat(1, x, x, x)
@@ -80,7 +81,7 @@ func TestClassifierShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(t, s, rp, pooled); d > 1e-5 {
+		if d := tensortest.MaxAbsDiff(t, rp, pooled); d > 1e-5 {
 			t.Fatalf("gray as RGB: pooled differs by %g", d)
 		}
 		if _, _, err := c.Features(s, s.Narrow(x, 2, 0, 28)); err == nil || !strings.Contains(err.Error(), "[3 1 28 32]") {
@@ -164,7 +165,7 @@ func TestClassifierSaveLoad(t *testing.T) {
 				t.Fatalf("loaded parameter %d is %s", i, ls[i].DType())
 			}
 			// the file holds float16: loaded = float32(float16(original))
-			if d := maxAbsDiff(t, s, ls[i], s.To(s.To(ps[i], torch.Float16), torch.Float32)); d != 0 {
+			if d := tensortest.MaxAbsDiff(t, ls[i], s.To(s.To(ps[i], torch.Float16), torch.Float32)); d != 0 {
 				t.Fatalf("parameter %d differs from its float16 rounding by %g", i, d)
 			}
 		}
@@ -177,7 +178,7 @@ func TestClassifierSaveLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(t, s, a, b); d > 2e-2 {
+		if d := tensortest.MaxAbsDiff(t, a, b); d > 2e-2 {
 			t.Fatalf("logits of the loaded classifier differ by %g", d)
 		}
 		// the file is float16

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
@@ -33,15 +34,6 @@ func (f fixedModel) Predict(s *torch.Scope, x *torch.Tensor, _ Timesteps, _ *tor
 	return s.Clone(f.out)
 }
 func (f fixedModel) LearnSigma() bool { return f.out.Size(1) == 6 }
-
-func maxDiff(t *testing.T, s *torch.Scope, a, b *torch.Tensor) float64 {
-	t.Helper()
-	v, err := s.Max(s.Abs(s.Sub(a, b))).Item()
-	if err != nil || s.Err() != nil {
-		t.Fatalf("compare: %v %v", err, s.Err())
-	}
-	return v
-}
 
 // TestOneStepMatchesGuidedDiffusion: with m = 1 everywhere, one RAD
 // ancestral step and one DDIM step equal guided-diffusion's p_sample and
@@ -71,7 +63,7 @@ func TestOneStepMatchesGuidedDiffusion(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := maxDiff(t, s, next, row(chain.name+"/p_sample/sample")); d > 1e-5 {
+				if d := tensortest.MaxAbsDiff(t, next, row(chain.name+"/p_sample/sample")); d > 1e-5 {
 					t.Fatalf("%s spatial=%v sample %d: p_sample differs by %g", chain.name, spatial, i, d)
 				}
 				if chain.name != "r100" {
@@ -85,10 +77,10 @@ func TestOneStepMatchesGuidedDiffusion(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d := maxDiff(t, s, next, row(key+"sample")); d > 1e-5 {
+					if d := tensortest.MaxAbsDiff(t, next, row(key+"sample")); d > 1e-5 {
 						t.Fatalf("ddim eta %g sample %d differs by %g", eta, i, d)
 					}
-					if d := maxDiff(t, s, pred, row(key+"pred_xstart")); d > 1e-5 {
+					if d := tensortest.MaxAbsDiff(t, pred, row(key+"pred_xstart")); d > 1e-5 {
 						t.Fatalf("ddim eta %g pred_xstart %d differs by %g", eta, i, d)
 					}
 				}
@@ -129,7 +121,7 @@ func TestModelCallCounts(t *testing.T) {
 		t.Fatalf("RePaint made %d model calls, want 2410", calls.Load())
 	}
 	known := s.LeScalar(s.Expand(m, 1, 3, 8, 8), 0)
-	if d := maxDiff(t, s, s.MaskedSelect(out, known), s.MaskedSelect(x0, known)); d != 0 {
+	if d := tensortest.MaxAbsDiff(t, s.MaskedSelect(out, known), s.MaskedSelect(x0, known)); d != 0 {
 		t.Fatalf("RePaint changed known pixels by %g", d)
 	}
 	calls.Store(0)

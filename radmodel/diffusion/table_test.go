@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -42,20 +43,11 @@ func TestLevelTableMatchesPerPixel(t *testing.T) {
 			"VarClipped": {gp.VarianceClipped, wp.VarianceClipped}, "LogVarClipped": {gp.LogVarianceClipped, wp.LogVarianceClipped},
 		}
 		for name, pr := range pairs {
-			if d := tableDiff(t, s, pr[0], pr[1]); d > 1e-12 {
+			if d := tensortest.MaxAbsDiff(t, pr[0], pr[1]); d > 1e-12 {
 				t.Fatalf("step %d %s: table differs from per-pixel by %g", k, name, d)
 			}
 		}
 	}
-}
-
-func tableDiff(t *testing.T, s *torch.Scope, a, b *torch.Tensor) float64 {
-	t.Helper()
-	v, err := s.Max(s.Abs(s.Sub(a, b))).Item()
-	if err != nil || s.Err() != nil {
-		t.Fatalf("compare: %v %v", err, s.Err())
-	}
-	return v
 }
 
 // QSampleStep and ForwardStep are DDPM's q(x_t | x_0) and q(x_{t+1} | x_t)
