@@ -108,6 +108,12 @@ func batchContext(reqs []*request) (context.Context, context.CancelFunc) {
 // runBatch samples the requests together and hands each its result.
 func (ip *Inpainter) runBatch(reqs []*request) {
 	defer func() {
+		// a panic below fails the batch's calls instead of the process
+		if v := recover(); v != nil {
+			for _, r := range reqs {
+				r.out, r.err = nil, fmt.Errorf("inpaint: internal error: %v", v)
+			}
+		}
 		for _, r := range reqs {
 			close(r.done)
 		}

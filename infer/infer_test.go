@@ -515,3 +515,78 @@ func TestLevelTableMatchesPerPixel(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchCancelOne: cancelling one call of a batch returns that call at
+// once with its context's error; the others of the batch finish and equal
+// their results from a batch nobody left (up to float rounding).
+func TestBatchCancelOne(t *testing.T) {
+	m, err := radmodel.NewRandom(tinyConfig(t), torch.CPU, torch.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	img := randomImage(16, 16, 3)
+	mask := boxMask(16, 16, 4, 4, 12, 12)
+	run := func(cancelFirst bool) ([]*image.RGBA, []error, time.Duration) {
+		ip, err := New(Config{Model: m, MaxBatch: 3, BatchWindow: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ip.Close()
+		outs := make([]*image.RGBA, 3)
+		errs := make([]error, 3)
+		var took time.Duration
+		ctx0, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var once sync.Once
+		var wg sync.WaitGroup
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				ctx, o := context.Background(), Options{Seed: uint64(i), Steps: 40}
+				if i == 0 {
+					ctx = ctx0
+					if cancelFirst {
+						o.Progress = func(k, _ int) {
+							if k == 5 {
+								once.Do(cancel)
+							}
+						}
+					}
+				}
+				start := time.Now()
+				outs[i], _, errs[i] = ip.Inpaint(ctx, img, mask, o)
+				if i == 0 {
+					took = time.Since(start)
+				}
+			}(i)
+		}
+		wg.Wait()
+		return outs, errs, took
+	}
+	want, errs, full := run(false)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, errs, took := run(true)
+	if !errors.Is(errs[0], context.Canceled) || got[0] != nil {
+		t.Fatalf("cancelled call: %v", errs[0])
+	}
+	if took > full*3/4 {
+		t.Fatalf("cancelled call returned after %v, a whole batch takes %v", took, full)
+	}
+	for i := 1; i < 3; i++ {
+		if errs[i] != nil {
+			t.Fatalf("call %d of the batch: %v", i, errs[i])
+		}
+		knownEqual(t, got[i], img, mask)
+		for j := range got[i].Pix {
+			if d := int(got[i].Pix[j]) - int(want[i].Pix[j]); d > 2 || d < -2 {
+				t.Fatalf("call %d: byte %d is %d, %d without the cancel", i, j, got[i].Pix[j], want[i].Pix[j])
+			}
+		}
+	}
+}

@@ -84,6 +84,16 @@ func (ip *Inpainter) Close() {
 // ModelCalls counts the model calls made through this Inpainter.
 func (ip *Inpainter) ModelCalls() int64 { return ip.calls.Load() }
 
+// ModelConfig is the served model's config.
+func (ip *Inpainter) ModelConfig() radmodel.Config { return ip.model.Config() }
+
+// Device is the device the model runs on.
+func (ip *Inpainter) Device() torch.Device { return ip.model.Device() }
+
+// BaseSteps is the length of the base diffusion chain: Options.Steps
+// must be in 1..BaseSteps.
+func (ip *Inpainter) BaseSteps() int { return ip.base.N() }
+
 // Options of one Inpaint call.
 type Options struct {
 	Sampler Kind    // RAD (default), RADDDIM or RePaint
@@ -315,7 +325,14 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
-		<-req.done
+		// a cancelled call returns at once; its batch goes on for the
+		// others and drops this call's result (it stops when every call
+		// of the batch is cancelled)
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	} else {
 		ip.runBatch([]*request{req})
 	}
