@@ -377,12 +377,14 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 		return nil, 0, 0, fmt.Errorf("inpaint: image must be [B,C,H,W], got %v", shapeOf(x0))
 	}
 	den, _ := ip.denoiser(int(x0.Size(2)), int(x0.Size(3)), o)
+	// ModelCalls counts as the calls happen (a service's metrics see a
+	// run's progress)
+	den = countingDenoiser{Denoiser: den, n: &ip.calls}
 	g := torch.NewGenerator(o.Seed)
 	defer g.Close()
 	var calls atomic.Int64
 	so := sampleOptions(y, &calls, o.Progress)
 	so.PerSample = per
-	defer func() { ip.calls.Add(calls.Load()) }()
 	switch kindOr(o.Sampler) {
 	case RAD, RADDDIM:
 		p, err := NewProcess(ip.base, fmt.Sprint(steps), ip.offset)
@@ -413,4 +415,17 @@ func sampleOptions(y *torch.Tensor, calls *atomic.Int64, progress func(i, total 
 		so.Callback = func(i, total int, _, _ *torch.Tensor) { progress(i, total) }
 	}
 	return so
+}
+
+// countingDenoiser counts its Predict calls in n.
+type countingDenoiser struct {
+	Denoiser
+	n *atomic.Int64
+}
+
+// Predict implements Denoiser.
+func (d countingDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *torch.Tensor) *torch.Tensor {
+	out := d.Denoiser.Predict(s, x, t, y)
+	d.n.Add(1)
+	return out
 }
