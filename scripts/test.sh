@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs every check: gofmt, go vet, go test.
+# Sets up (scripts/setup.sh, with chromium for the service's browser test)
+# and runs every check: gofmt, go vet, go test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+RAD_BROWSER_TESTS=1 bash scripts/setup.sh
 source scripts/env.sh
 
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -406,7 +406,7 @@ func TestClientDisconnect(t *testing.T) {
 // whose client leaves is dropped from the answers and the others get
 // theirs, with the known pixels exact.
 func TestBatchCancelOne(t *testing.T) {
-	s, ip := newServer(t, 4, Config{})
+	s, ip := newServerWindow(t, 4, 500*time.Millisecond, Config{}) // the three requests surely meet
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 	img, mask := testImage(32, 32), boxMask(32, 32, 8, 8, 24, 24)

@@ -61,8 +61,14 @@ func tinyModel(t testing.TB) *radmodel.UNet {
 // unless set). It is closed with the test.
 func newServer(t testing.TB, maxBatch int, cfg Config) (*Server, *infer.Inpainter) {
 	t.Helper()
+	return newServerWindow(t, maxBatch, 30*time.Millisecond, cfg)
+}
+
+// newServerWindow is newServer with the batcher's window.
+func newServerWindow(t testing.TB, maxBatch int, window time.Duration, cfg Config) (*Server, *infer.Inpainter) {
+	t.Helper()
 	ip, err := infer.New(infer.Config{Model: tinyModel(t), DiffusionSteps: 1000, NoiseSchedule: "linear",
-		MaxBatch: maxBatch, BatchWindow: 30 * time.Millisecond})
+		MaxBatch: maxBatch, BatchWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}

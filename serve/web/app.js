@@ -270,6 +270,6 @@ fetch("/v1/config").then((r) => r.json()).then((c) => {
   $("steps").value = c.steps;
   $("steps").max = c.base_steps;
   $("sampler").value = c.sampler;
-  $("model").textContent = `model ${c.model_size} x ${c.model_size}, up to ${c.max_pixels} pixels`;
+  $("model").textContent = `model trained at ${c.model_size} x ${c.model_size}; images up to ${(c.max_pixels / 1048576).toFixed(1)} Mpx`;
   if (c.demo) $("demo").click();
 }).catch(() => {});
