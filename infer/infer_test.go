@@ -590,3 +590,48 @@ func TestBatchCancelOne(t *testing.T) {
 		}
 	}
 }
+
+// TestPreview: Options.Preview sees every PreviewEvery-th step and the
+// last, at the working size scaled down to PreviewSide (native mode here:
+// a 40 x 24 image, previews 20 x 12), with the input's pixels outside the
+// hole; the result is the one without previews.
+func TestPreview(t *testing.T) {
+	m, err := radmodel.NewRandom(tinyConfig(t), torch.CPU, torch.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip := newInpainter(t, m)
+	img := randomImage(40, 24, 3)
+	mask := boxMask(40, 24, 10, 4, 30, 20)
+	o := Options{Seed: 2, Steps: 12, Resolution: ResolutionNative}
+	want, _, err := ip.Inpaint(context.Background(), img, mask, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	var last *image.RGBA
+	o.PreviewEvery, o.PreviewSide = 5, 20
+	o.Preview = func(i, total int, p *image.RGBA) {
+		if total != 12 || p.Rect.Dx() != 20 || p.Rect.Dy() != 12 {
+			t.Errorf("preview at %d of %d is %v", i, total, p.Rect)
+		}
+		steps = append(steps, i)
+		last = p
+	}
+	got, _, err := ip.Inpaint(context.Background(), img, mask, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(steps) != "[5 10 12]" {
+		t.Fatalf("previews at steps %v, want [5 10 12]", steps)
+	}
+	if !bytes.Equal(got.Pix, want.Pix) {
+		t.Fatal("previews changed the result")
+	}
+	// a known corner of the last preview is the input's, scaled alike
+	c, in := last.RGBAAt(0, 0), resizeRGBA(img, 20, 12).RGBAAt(0, 0)
+	if d := int(c.R) - int(in.R); d > 2 || d < -2 {
+		t.Fatalf("preview corner %v, the scaled input's %v", c, in)
+	}
+}

@@ -130,6 +130,15 @@ type Options struct {
 	MaxTilePixels int
 	// Progress sees every model call.
 	Progress func(i, total int)
+	// Preview, if set, sees a low-resolution picture of the result to be
+	// every PreviewEvery steps (default 10) and at the last step: the
+	// model's current prediction of the clean image in the hole, the
+	// input elsewhere, at the working size scaled down to at most
+	// PreviewSide pixels on its longer side (default 96). It runs on the
+	// sampling goroutine between steps: keep it short.
+	Preview      func(i, total int, img *image.RGBA)
+	PreviewEvery int
+	PreviewSide  int
 }
 
 // Resolution is the size an Inpainter runs its model at.
@@ -318,7 +327,7 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	_, st.Tiles = ip.denoiser(ph, pw, o)
 	st.WorkWidth, st.WorkHeight = pw, ph
 
-	req := &request{ctx: ctx, x: x, m: m, w: pw, h: ph, o: o, done: make(chan struct{})}
+	req := &request{ctx: ctx, x: x, m: m, w: pw, h: ph, ww: ww, wh: wh, o: o, done: make(chan struct{})}
 	if ip.batches != nil {
 		select {
 		case ip.batches <- req:
@@ -360,12 +369,13 @@ func kindOr(k Kind) Kind {
 // W must be multiples of DownsamplingFactor; an input of another size than
 // the model's above o.MaxTilePixels is denoised in tiles (TiledDenoiser).
 func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options) (*torch.Tensor, int64, int, error) {
-	return ip.sample(ctx, s, x0, m, y, o, nil)
+	return ip.sample(ctx, s, x0, m, y, o, nil, nil)
 }
 
 // sample is Sample with optional per-sample generators (else one from
-// o.Seed for the batch).
-func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator) (*torch.Tensor, int64, int, error) {
+// o.Seed for the batch) and an optional callback on the step's tensors.
+func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator,
+	cb func(i, total int, x, predX0 *torch.Tensor)) (*torch.Tensor, int64, int, error) {
 	steps := o.Steps
 	if steps == 0 {
 		steps = 100
@@ -385,6 +395,15 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 	var calls atomic.Int64
 	so := sampleOptions(y, &calls, o.Progress)
 	so.PerSample = per
+	if cb != nil {
+		progress := so.Callback
+		so.Callback = func(i, total int, x, pred *torch.Tensor) {
+			if progress != nil {
+				progress(i, total, x, pred)
+			}
+			cb(i, total, x, pred)
+		}
+	}
 	switch kindOr(o.Sampler) {
 	case RAD, RADDDIM:
 		p, err := NewProcess(ip.base, fmt.Sprint(steps), ip.offset)

@@ -293,7 +293,7 @@ func formParams(f *multipart.Form, p *params) *apiError {
 // request checks the parameters and decodes the images.
 func (s *Server) request(p *params) (*request, *apiError) {
 	o := s.cfg.Defaults
-	o.Progress = nil
+	o.Progress, o.Preview = nil, nil
 	if p.Sampler != "" {
 		o.Sampler = infer.Kind(p.Sampler)
 	}
@@ -388,7 +388,7 @@ func (s *Server) handleInpaint(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
-	res, err := s.run(ctx, req, nil)
+	res, err := s.run(ctx, req, nil, nil)
 	if err != nil {
 		if r.Context().Err() != nil {
 			// the client went away: nobody reads an answer

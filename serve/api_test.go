@@ -239,6 +239,25 @@ func TestJobs(t *testing.T) {
 	if p.Total != 12 || p.Step < 1 {
 		t.Fatalf("first progress %s", evs[0].data)
 	}
+	// previews: low-resolution PNGs of the result to be, as data: URLs
+	previews := 0
+	for _, e := range evs {
+		var pv struct{ Preview string }
+		json.Unmarshal([]byte(e.data), &pv)
+		if b64, ok := strings.CutPrefix(pv.Preview, "data:image/png;base64,"); ok {
+			raw, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pi := decodePNG(t, raw); pi.Rect.Dx() > 96 || pi.Rect.Dy() > 96 {
+				t.Fatalf("preview %v", pi.Rect)
+			}
+			previews++
+		}
+	}
+	if previews == 0 {
+		t.Fatalf("no preview among %d events", len(evs))
+	}
 	var done jobView
 	json.Unmarshal([]byte(evs[len(evs)-1].data), &done)
 	if done.State != "done" || done.Result != "/v1/jobs/"+j.ID+"/result" || done.ModelCalls != 12 {

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,8 @@ type job struct {
 	total    int
 	err      *apiError
 	results  []result
+	preview  string // data: URL of the latest preview PNG
+	previews int    // previews so far
 	finished time.Time
 	changed  chan struct{} // closed (and replaced) at every change
 }
@@ -117,6 +120,15 @@ func (s *Server) handleJobCreate(w http.ResponseWriter, r *http.Request) {
 			s.jobsMu.Lock()
 			if !j.final() {
 				j.state, j.step, j.total = stateRunning, i, total
+				j.notify()
+			}
+			s.jobsMu.Unlock()
+		}, func(png []byte) {
+			url := "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+			s.jobsMu.Lock()
+			if !j.final() {
+				j.preview = url
+				j.previews++
 				j.notify()
 			}
 			s.jobsMu.Unlock()
@@ -242,9 +254,11 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 
 // handleEvents: GET /v1/jobs/{id}/events is a Server-Sent Events stream:
 // "progress" events {"step": i, "total": N} (coalesced: a slow reader
-// skips steps), then one "done" event (the job's state with its result
-// URL) or "error" event ({"error": ..., "status": ...}), and the stream
-// ends. A comment line keeps an idle stream open.
+// skips steps), about ten of them with "preview": a data: URL of a
+// low-resolution PNG of the result to be (at most 96 pixels a side), then
+// one "done" event (the job's state with its result URL) or "error" event
+// ({"error": ..., "status": ...}), and the stream ends. A comment line
+// keeps an idle stream open.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	j := s.lookup(w, r)
 	if j == nil {
@@ -269,17 +283,23 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	ping := time.NewTicker(15 * time.Second)
 	defer ping.Stop()
-	last := -1
+	last, lastPreview := -1, 0
 	for {
 		s.jobsMu.Lock()
 		v, final, changed := j.view(), j.final(), j.changed
+		preview, previews := j.preview, j.previews
 		var status int
 		if j.err != nil {
 			status = j.err.status
 		}
 		s.jobsMu.Unlock()
-		if v.Step != last && v.Total > 0 && v.State != stateDone {
-			send("progress", map[string]int{"step": v.Step, "total": v.Total})
+		if (v.Step != last || previews != lastPreview) && v.Total > 0 && v.State != stateDone {
+			ev := map[string]any{"step": v.Step, "total": v.Total}
+			if previews != lastPreview {
+				ev["preview"] = preview
+				lastPreview = previews
+			}
+			send("progress", ev)
 			last = v.Step
 		}
 		if final {

@@ -254,8 +254,9 @@ type result struct {
 }
 
 // run samples the request's n samples (seeds seed, seed+1, ...) through
-// the queue; progress sees the steps of all samples together.
-func (s *Server) run(ctx context.Context, req *request, progress func(i, total int)) ([]result, error) {
+// the queue; progress sees the steps of all samples together, preview
+// about ten low-resolution PNGs of the first sample's run.
+func (s *Server) run(ctx context.Context, req *request, progress func(i, total int), preview func(png []byte)) ([]result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make([]result, req.n)
@@ -277,6 +278,18 @@ func (s *Server) run(ctx context.Context, req *request, progress func(i, total i
 				}
 				pmu.Unlock()
 				progress(sum, total*req.n)
+			}
+		}
+		if preview != nil && k == 0 {
+			o.PreviewEvery = max(1, o.Steps/10)
+			if o.Sampler == infer.RePaint {
+				o.PreviewEvery *= 10 // about ten model calls per step
+			}
+			o.Preview = func(_, _ int, img *image.RGBA) {
+				var b bytes.Buffer
+				if png.Encode(&b, img) == nil {
+					preview(b.Bytes())
+				}
 			}
 		}
 		wg.Add(1)

@@ -166,6 +166,7 @@ function maskPNG() {
 
 function clearResult() {
   $("result").hidden = true;
+  $("result").classList.remove("preview");
   delete $("result").dataset.ready;
   $("download").hidden = true;
   $("nores").hidden = false;
@@ -210,6 +211,7 @@ async function run() {
     const d = JSON.parse(e.data);
     progress(d.step, d.total);
     status(`step ${d.step} of ${d.total}`);
+    if (d.preview) showPreview(d.preview);
   });
   source.addEventListener("done", async (e) => {
     source.close();
@@ -248,10 +250,22 @@ $("cancel").addEventListener("click", async () => {
   status("cancelled");
 });
 
+// showPreview shows a low-resolution estimate while the job runs.
+function showPreview(url) {
+  const img = $("result");
+  img.onload = null;
+  img.src = url;
+  img.hidden = false;
+  img.classList.add("preview");
+  $("nores").hidden = true;
+  fit();
+}
+
 function showResult(blob, headers) {
   if (resultURL) URL.revokeObjectURL(resultURL);
   resultURL = URL.createObjectURL(blob);
   const img = $("result");
+  img.classList.remove("preview");
   img.onload = () => {
     img.dataset.ready = "1";
     fit();
