@@ -11,12 +11,12 @@ import (
 
 // request is one Inpaint call's tensors-to-be, at the model's size.
 type request struct {
-	ctx  context.Context
+	ctx    context.Context
 	x, m   []float32 // [C,H,W] in [-1, 1] and [H,W] levels
 	w, h   int       // the model input's size
 	ww, wh int       // the working size (w x h less the padding)
-	o    Options
-	done chan struct{}
+	o      Options
+	done   chan struct{}
 
 	out   []float32 // [C,H,W]
 	calls int64
