@@ -136,6 +136,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// uploadTimeout bounds the reading of a request's body.
+const uploadTimeout = 2 * time.Minute
+
 // params are a request's inputs and options, from JSON or multipart.
 type params struct {
 	Image      string   `json:"image"` // base64 (a data: URL is accepted)
@@ -155,6 +158,13 @@ type params struct {
 // mask, options as fields) or application/json (base64 images).
 func (s *Server) parse(w http.ResponseWriter, r *http.Request) (*request, *apiError) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
+	// a slow upload may not hold a connection for ever; the deadline ends
+	// with the body (a server-wide ReadTimeout would also cancel the
+	// request's context while it samples)
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(uploadTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil {
