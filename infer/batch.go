@@ -11,11 +11,12 @@ import (
 
 // request is one Inpaint call's tensors-to-be, at the model's size.
 type request struct {
-	ctx  context.Context
-	x, m []float32 // [C,H,W] in [-1, 1] and [H,W] levels
-	w, h int       // the model input's size
-	o    Options
-	done chan struct{}
+	ctx    context.Context
+	x, m   []float32 // [C,H,W] in [-1, 1] and [H,W] levels
+	w, h   int       // the model input's size
+	ww, wh int       // the working size (w x h less the padding)
+	o      Options
+	done   chan struct{}
 
 	out   []float32 // [C,H,W]
 	calls int64
@@ -108,6 +109,12 @@ func batchContext(reqs []*request) (context.Context, context.CancelFunc) {
 // runBatch samples the requests together and hands each its result.
 func (ip *Inpainter) runBatch(reqs []*request) {
 	defer func() {
+		// a panic below fails the batch's calls instead of the process
+		if v := recover(); v != nil {
+			for _, r := range reqs {
+				r.out, r.err = nil, fmt.Errorf("inpaint: internal error: %v", v)
+			}
+		}
 		for _, r := range reqs {
 			close(r.done)
 		}
@@ -160,7 +167,13 @@ func (ip *Inpainter) runBatch(reqs []*request) {
 	}
 	o := reqs[0].o
 	o.Progress = progress
-	out, calls, steps, err := ip.sample(ctx, s, x0, mt, y, o, gens)
+	var cb func(i, total int, x, pred *torch.Tensor)
+	for _, r := range reqs {
+		if r.o.Preview != nil {
+			cb = func(i, total int, _, pred *torch.Tensor) { previews(reqs, i, total, pred, int(c), int(h), int(w)) }
+		}
+	}
+	out, calls, steps, err := ip.sample(ctx, s, x0, mt, y, o, gens, cb)
 	var all []float32
 	if err == nil {
 		all, err = out.Float32s()
@@ -176,5 +189,43 @@ func (ip *Inpainter) runBatch(reqs []*request) {
 		default:
 			r.out = all[i*n : (i+1)*n]
 		}
+	}
+}
+
+// previews hands the requests that want one a preview of step i: the
+// prediction of x0 (pred [B,C,H,W]) in the hole, the input elsewhere,
+// cropped to the working size and scaled down.
+func previews(reqs []*request, i, total int, pred *torch.Tensor, c, h, w int) {
+	var all []float32
+	n, hw := c*h*w, h*w
+	for b, r := range reqs {
+		every := r.o.PreviewEvery
+		if every <= 0 {
+			every = 10
+		}
+		if r.o.Preview == nil || r.ctx.Err() != nil || (i%every != 0 && i != total) {
+			continue
+		}
+		if all == nil {
+			var err error
+			if all, err = pred.Float32s(); err != nil || len(all) != len(reqs)*n {
+				return
+			}
+		}
+		row := all[b*n : (b+1)*n]
+		v := make([]float32, n)
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hw; p++ {
+				m := r.m[p]
+				v[ch*hw+p] = m*row[ch*hw+p] + (1-m)*r.x[ch*hw+p]
+			}
+		}
+		side := r.o.PreviewSide
+		if side <= 0 {
+			side = 96
+		}
+		img := chwToRGBA(cropCHW(v, c, w, h, r.ww, r.wh), c, r.ww, r.wh)
+		pw, ph := workSize(r.ww, r.wh, side)
+		r.o.Preview(i, total, resizeRGBA(img, pw, ph))
 	}
 }

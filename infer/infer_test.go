@@ -469,3 +469,123 @@ func TestInpaintBatching(t *testing.T) {
 	}
 	t.Logf("8 requests: %d model calls, largest batch %d", batched.ModelCalls(), maxBatch)
 }
+
+// TestBatchCancelOne: cancelling one call of a batch returns that call at
+// once with its context's error; the others of the batch finish and equal
+// their results from a batch nobody left (up to float rounding).
+func TestBatchCancelOne(t *testing.T) {
+	m, err := radmodel.NewRandom(tinyConfig(t), torch.CPU, torch.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	img := randomImage(16, 16, 3)
+	mask := boxMask(16, 16, 4, 4, 12, 12)
+	run := func(cancelFirst bool) ([]*image.RGBA, []error, time.Duration) {
+		ip, err := New(Config{Model: m, MaxBatch: 3, BatchWindow: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ip.Close()
+		outs := make([]*image.RGBA, 3)
+		errs := make([]error, 3)
+		var took time.Duration
+		ctx0, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var once sync.Once
+		var wg sync.WaitGroup
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				ctx, o := context.Background(), Options{Seed: uint64(i), Steps: 40}
+				if i == 0 {
+					ctx = ctx0
+					if cancelFirst {
+						o.Progress = func(k, _ int) {
+							if k == 5 {
+								once.Do(cancel)
+							}
+						}
+					}
+				}
+				start := time.Now()
+				outs[i], _, errs[i] = ip.Inpaint(ctx, img, mask, o)
+				if i == 0 {
+					took = time.Since(start)
+				}
+			}(i)
+		}
+		wg.Wait()
+		return outs, errs, took
+	}
+	want, errs, full := run(false)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, errs, took := run(true)
+	if !errors.Is(errs[0], context.Canceled) || got[0] != nil {
+		t.Fatalf("cancelled call: %v", errs[0])
+	}
+	if took > full*3/4 {
+		t.Fatalf("cancelled call returned after %v, a whole batch takes %v", took, full)
+	}
+	for i := 1; i < 3; i++ {
+		if errs[i] != nil {
+			t.Fatalf("call %d of the batch: %v", i, errs[i])
+		}
+		knownEqual(t, got[i], img, mask)
+		for j := range got[i].Pix {
+			if d := int(got[i].Pix[j]) - int(want[i].Pix[j]); d > 2 || d < -2 {
+				t.Fatalf("call %d: byte %d is %d, %d without the cancel", i, j, got[i].Pix[j], want[i].Pix[j])
+			}
+		}
+	}
+}
+
+// TestPreview: Options.Preview sees every PreviewEvery-th step and the
+// last, at the working size scaled down to PreviewSide (native mode here:
+// a 40 x 24 image, previews 20 x 12), with the input's pixels outside the
+// hole; the result is the one without previews.
+func TestPreview(t *testing.T) {
+	m, err := radmodel.NewRandom(tinyConfig(t), torch.CPU, torch.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip := newInpainter(t, m)
+	img := randomImage(40, 24, 3)
+	mask := boxMask(40, 24, 10, 4, 30, 20)
+	o := Options{Seed: 2, Steps: 12, Resolution: ResolutionNative}
+	want, _, err := ip.Inpaint(context.Background(), img, mask, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	var last *image.RGBA
+	o.PreviewEvery, o.PreviewSide = 5, 20
+	o.Preview = func(i, total int, p *image.RGBA) {
+		if total != 12 || p.Rect.Dx() != 20 || p.Rect.Dy() != 12 {
+			t.Errorf("preview at %d of %d is %v", i, total, p.Rect)
+		}
+		steps = append(steps, i)
+		last = p
+	}
+	got, _, err := ip.Inpaint(context.Background(), img, mask, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(steps) != "[5 10 12]" {
+		t.Fatalf("previews at steps %v, want [5 10 12]", steps)
+	}
+	if !bytes.Equal(got.Pix, want.Pix) {
+		t.Fatal("previews changed the result")
+	}
+	// a known corner of the last preview is the input's, scaled alike
+	c, in := last.RGBAAt(0, 0), resizeRGBA(img, 20, 12).RGBAAt(0, 0)
+	if d := int(c.R) - int(in.R); d > 2 || d < -2 {
+		t.Fatalf("preview corner %v, the scaled input's %v", c, in)
+	}
+}

@@ -86,6 +86,16 @@ func (ip *Inpainter) Close() {
 // ModelCalls counts the model calls made through this Inpainter.
 func (ip *Inpainter) ModelCalls() int64 { return ip.calls.Load() }
 
+// ModelConfig is the served model's config.
+func (ip *Inpainter) ModelConfig() radmodel.Config { return ip.model.Config() }
+
+// Device is the device the model runs on.
+func (ip *Inpainter) Device() torch.Device { return ip.model.Device() }
+
+// BaseSteps is the length of the base diffusion chain: Options.Steps
+// must be in 1..BaseSteps.
+func (ip *Inpainter) BaseSteps() int { return ip.base.N() }
+
 // Options of one Inpaint call.
 type Options struct {
 	Sampler Kind    // RAD (default), RADDDIM or RePaint
@@ -122,6 +132,15 @@ type Options struct {
 	MaxTilePixels int
 	// Progress sees every model call.
 	Progress func(i, total int)
+	// Preview, if set, sees a low-resolution picture of the result to be
+	// every PreviewEvery steps (default 10) and at the last step: the
+	// model's current prediction of the clean image in the hole, the
+	// input elsewhere, at the working size scaled down to at most
+	// PreviewSide pixels on its longer side (default 96). It runs on the
+	// sampling goroutine between steps: keep it short.
+	Preview      func(i, total int, img *image.RGBA)
+	PreviewEvery int
+	PreviewSide  int
 }
 
 // Resolution is the size an Inpainter runs its model at.
@@ -310,14 +329,21 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	_, st.Tiles = ip.denoiser(ph, pw, o)
 	st.WorkWidth, st.WorkHeight = pw, ph
 
-	req := &request{ctx: ctx, x: x, m: m, w: pw, h: ph, o: o, done: make(chan struct{})}
+	req := &request{ctx: ctx, x: x, m: m, w: pw, h: ph, ww: ww, wh: wh, o: o, done: make(chan struct{})}
 	if ip.batches != nil {
 		select {
 		case ip.batches <- req:
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
-		<-req.done
+		// a cancelled call returns at once; its batch goes on for the
+		// others and drops this call's result (it stops when every call
+		// of the batch is cancelled)
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	} else {
 		ip.runBatch([]*request{req})
 	}
@@ -345,12 +371,13 @@ func kindOr(k Kind) Kind {
 // W must be multiples of DownsamplingFactor; an input of another size than
 // the model's above o.MaxTilePixels is denoised in tiles (TiledDenoiser).
 func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options) (*torch.Tensor, int64, int, error) {
-	return ip.sample(ctx, s, x0, m, y, o, nil)
+	return ip.sample(ctx, s, x0, m, y, o, nil, nil)
 }
 
 // sample is Sample with optional per-sample generators (else one from
-// o.Seed for the batch).
-func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator) (*torch.Tensor, int64, int, error) {
+// o.Seed for the batch) and an optional callback on the step's tensors.
+func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator,
+	cb func(i, total int, x, predX0 *torch.Tensor)) (*torch.Tensor, int64, int, error) {
 	// one OS thread for the whole run: its libtorch calls share one
 	// thread's caches and one malloc arena (a goroutine that hops threads
 	// spreads a run's allocations over several arenas, and its peak memory
@@ -368,12 +395,23 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 		return nil, 0, 0, fmt.Errorf("inpaint: image must be [B,C,H,W], got %v", shapeOf(x0))
 	}
 	den, _ := ip.denoiser(int(x0.Size(2)), int(x0.Size(3)), o)
+	// ModelCalls counts as the calls happen (a service's metrics see a
+	// run's progress)
+	den = countingDenoiser{Denoiser: den, n: &ip.calls}
 	g := torch.NewGenerator(o.Seed)
 	defer g.Close()
 	var calls atomic.Int64
 	so := sampleOptions(y, &calls, o.Progress)
 	so.PerSample = per
-	defer func() { ip.calls.Add(calls.Load()) }()
+	if cb != nil {
+		progress := so.Callback
+		so.Callback = func(i, total int, x, pred *torch.Tensor) {
+			if progress != nil {
+				progress(i, total, x, pred)
+			}
+			cb(i, total, x, pred)
+		}
+	}
 	switch kindOr(o.Sampler) {
 	case RAD, RADDDIM:
 		p, err := NewProcess(ip.base, fmt.Sprint(steps), ip.offset)
@@ -405,4 +443,17 @@ func sampleOptions(y *torch.Tensor, calls *atomic.Int64, progress func(i, total 
 		so.Callback = func(i, total int, _, _ *torch.Tensor) { progress(i, total) }
 	}
 	return so
+}
+
+// countingDenoiser counts its Predict calls in n.
+type countingDenoiser struct {
+	Denoiser
+	n *atomic.Int64
+}
+
+// Predict implements Denoiser.
+func (d countingDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *torch.Tensor) *torch.Tensor {
+	out := d.Denoiser.Predict(s, x, t, y)
+	d.n.Add(1)
+	return out
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs every check: gofmt, go vet, go test.
+# Sets up (scripts/setup.sh, with chromium for the service's browser test)
+# and runs every check: gofmt, go vet, go test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+RAD_BROWSER_TESTS=1 bash scripts/setup.sh
 source scripts/env.sh
 
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -13,5 +14,6 @@ go vet ./...
 # -count=1: go's test cache does not see the shim library change.
 go test -count=1 -timeout 30m ./... "$@"
 # the race detector over the packages with concurrent code (the sampler's
-# batching and cancellation, the data loader's workers, the CLI's jobs)
-go test -race -count=1 -timeout 30m ./infer ./train/data ./cmd/radctl "$@"
+# batching and cancellation, the data loader's workers, the CLI's jobs, the
+# service)
+go test -race -count=1 -timeout 30m ./infer ./train/data ./cmd/radctl ./serve "$@"

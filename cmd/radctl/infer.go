@@ -26,7 +26,6 @@ import (
 )
 
 func init() {
-	flags := modelFlagsWith(&cli.StringFlag{Name: "base", Usage: "checkpoint: torch.save state dict, TorchScript archive or safetensors (or --demo)"})
 	commands = append(commands, &cli.Command{
 		Name:  "infer",
 		Usage: "inpaint images: RAD (100 model calls), RAD DDIM or the RePaint baseline",
@@ -45,9 +44,8 @@ func init() {
 			"trained on natural-photo patches, fully convolutional, so at the image's own resolution).\n" +
 			"--demo inpaints a generated picture with it; --random-model runs the pipeline on a fast\n" +
 			"random-weight 32x32 ADM (a smoke test of the whole system, not a trained model).",
-		Flags: append(flags,
-			&cli.StringFlag{Name: "lora", Usage: "RAD LoRA adapter (safetensors from radctl train)"},
-			&cli.BoolFlag{Name: "ignore-lora-hash", Usage: "apply an adapter trained on another file of the same config"},
+		Flags: append(append(inpainterFlags(),
+			&cli.BoolFlag{Name: "demo", Usage: "inpaint a generated image and mask (with the shipped default model unless --base or --random-model)"},
 			&cli.StringFlag{Name: "image", Usage: "input image (PNG, JPEG, PPM/PGM) or folder"},
 			&cli.StringFlag{Name: "mask", Usage: "mask image (PNG, JPEG, PGM/PPM) or folder"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output PNG (or folder for folder inputs)"},
@@ -61,19 +59,48 @@ func init() {
 			&cli.BoolFlag{Name: "soft-mask", Usage: "gray mask levels are partial-strength regeneration"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "feed the hole's scalar timestep instead of the per-pixel map"},
 			&cli.IntFlag{Name: "class", Value: 0, Usage: "class label for class-conditional models"},
-			&cli.StringFlag{Name: "resolution", Value: "auto", Usage: "model (resize to the model's size), native (the image's own size) or auto (model if the model has attention resolutions, else native)"},
-			&cli.IntFlag{Name: "max-side", Value: 0, Usage: "native: scale images whose longer side is above N down to N first (0: no limit)"},
-			&cli.IntFlag{Name: "max-tile-pixels", Value: 0, Usage: fmt.Sprintf("native: most pixels per model call; larger images are denoised in overlapping tiles (0: %d, -1: never tile)", infer.DefaultMaxTilePixels)},
-			&cli.Float64Flag{Name: "timestep-offset", Value: 0, Usage: "timestep map offset (default: the adapter's)"},
 			&cli.IntFlag{Name: "repaint-jump-length", Value: 10},
 			&cli.IntFlag{Name: "repaint-jump-n-sample", Value: 10},
 			&cli.StringFlag{Name: "grid", Usage: "also write input | mask | result as one PNG"},
 			&cli.StringFlag{Name: "stats", Usage: "write JSON stats (model_calls, seconds, steps, sampler, device, ...)"},
-			&cli.BoolFlag{Name: "demo", Usage: "inpaint a generated image and mask (with the shipped default model unless --base or --random-model)"},
-			&cli.BoolFlag{Name: "random-model", Usage: "the fast random-weight 32x32 ADM (pipeline smoke tests), with the generated inputs unless --image"},
-		),
+		), workingSizeFlags()...),
 		Action: runInfer,
 	})
+}
+
+// inpainterFlags pick the model of an Inpainter (radctl infer and serve):
+// the shipped default, --base with its config flags, --random-model; an
+// adapter.
+func inpainterFlags() []cli.Flag {
+	return append(modelFlagsWith(&cli.StringFlag{Name: "base", Usage: "checkpoint: torch.save state dict, TorchScript archive or safetensors (default: the shipped model)"}),
+		&cli.StringFlag{Name: "lora", Usage: "RAD LoRA adapter (safetensors from radctl train)"},
+		&cli.BoolFlag{Name: "ignore-lora-hash", Usage: "apply an adapter trained on another file of the same config"},
+		&cli.Float64Flag{Name: "timestep-offset", Value: 0, Usage: "timestep map offset (default: the adapter's)"},
+		&cli.BoolFlag{Name: "random-model", Usage: "the fast random-weight 32x32 ADM (pipeline smoke tests), with the generated inputs unless --image"},
+	)
+}
+
+// workingSizeFlags choose the size the model works at (infer.Options
+// Resolution, MaxSide, MaxTilePixels).
+func workingSizeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "resolution", Value: "auto", Usage: "model (resize to the model's size), native (the image's own size) or auto (model if the model has attention resolutions, else native)"},
+		&cli.IntFlag{Name: "max-side", Value: 0, Usage: "native: scale images whose longer side is above N down to N first (0: no limit)"},
+		&cli.IntFlag{Name: "max-tile-pixels", Value: 0, Usage: fmt.Sprintf("native: most pixels per model call; larger images are denoised in overlapping tiles (0: %d, -1: never tile)", infer.DefaultMaxTilePixels)},
+	}
+}
+
+// workingSize reads workingSizeFlags into o.
+func workingSize(c *cli.Context, o *infer.Options) error {
+	res, err := infer.ParseResolution(c.String("resolution"))
+	if err != nil {
+		return fmt.Errorf("--resolution: %w", err)
+	}
+	if c.Int("max-side") < 0 {
+		return fmt.Errorf("--max-side %d must be >= 0 (0: no limit)", c.Int("max-side"))
+	}
+	o.Resolution, o.MaxSide, o.MaxTilePixels = res, c.Int("max-side"), c.Int("max-tile-pixels")
+	return nil
 }
 
 // job is one output to make.
@@ -93,18 +120,13 @@ func runInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := infer.ParseResolution(c.String("resolution"))
-	if err != nil {
-		return fmt.Errorf("--resolution: %w", err)
-	}
-	if c.Int("max-side") < 0 {
-		return fmt.Errorf("--max-side %d must be >= 0 (0: no limit)", c.Int("max-side"))
-	}
 	o := infer.Options{
 		Sampler: infer.Kind(c.String("sampler")), Steps: c.Int("steps"), Eta: c.Float64("eta"),
 		Class: c.Int("class"), InvertMask: c.Bool("invert-mask"), SoftMask: c.Bool("soft-mask"),
 		ScalarEmbedding: c.Bool("scalar-embedding"),
-		Resolution:      res, MaxSide: c.Int("max-side"), MaxTilePixels: c.Int("max-tile-pixels"),
+	}
+	if err := workingSize(c, &o); err != nil {
+		return err
 	}
 	if o.Sampler == infer.RePaint {
 		o.RePaint = infer.RePaintOpts{Respacing: infer.DefaultRePaint.Respacing, JumpLength: c.Int("repaint-jump-length"), JumpNSample: c.Int("repaint-jump-n-sample")}

@@ -1,0 +1,35 @@
+// Package serve is RAD inpainting as an HTTP service on net/http: the
+// JSON/multipart API, a job API with Server-Sent Events progress, a
+// Prometheus /metrics endpoint and a web page embedded in the binary.
+//
+// A Server wraps an infer.Inpainter. Requests with the same working size
+// and settings that wait at the same time are sampled as one batch (the
+// Inpainter's Config.MaxBatch); the rest wait for their own batch. At most
+// Config.Workers x MaxBatch samples run at once and Config.QueueSize more
+// wait; beyond that a request is answered 429 with Retry-After. Uploads
+// are bounded in bytes and pixels (413). A request whose client goes away,
+// or whose job is deleted, stops its sampling within one step (a call in a
+// batch with others leaves the batch, which goes on for them). Every
+// request has a timeout (504). Drain refuses new work (503) while the
+// work in flight finishes, for a graceful shutdown. Errors are JSON
+// objects {"error": "..."} with a 4xx or 5xx status; a panic in a handler
+// is answered 500 and logged, never a crash.
+//
+// Endpoints:
+//
+//	POST   /v1/inpaint            image + mask (multipart files or JSON base64) -> PNG (n > 1: JSON list)
+//	POST   /v1/jobs               the same inputs -> 202 {"id": ...}
+//	GET    /v1/jobs/{id}          the job's state
+//	GET    /v1/jobs/{id}/events   Server-Sent Events: progress, then done or error
+//	GET    /v1/jobs/{id}/result   the PNG (n > 1: JSON list; ?i=k the k-th PNG)
+//	DELETE /v1/jobs/{id}          cancel (and forget) the job
+//	GET    /v1/demo/image.png     the generated demo picture (and mask.png)
+//	GET    /healthz               200 when the model is loaded and the server takes work
+//	GET    /metrics               Prometheus metrics
+//	GET    /                      the web page
+//
+// Masks follow the CLI's convention: white (luminance >= 128) is the
+// hole; invert_mask reads 255 = keep, soft_mask reads gray levels as
+// partial-strength regeneration. The known pixels of every answer equal
+// the input's byte for byte.
+package serve

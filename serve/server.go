@@ -1,0 +1,388 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/radinpaint/rad/infer"
+)
+
+// Config of a Server. Zero values take the defaults named.
+type Config struct {
+	// Inpainter serves the requests; its Config.MaxBatch batches them.
+	Inpainter *infer.Inpainter
+	// MaxBatch is the Inpainter's Config.MaxBatch (default 1): the samples
+	// that one batch holds.
+	MaxBatch int
+	// Workers is the number of batches sampled at once (default 1): at
+	// most Workers x MaxBatch samples run, the rest wait.
+	Workers int
+	// QueueSize is the number of samples that may wait beyond the running
+	// ones (default 32, < 0: none); a request that would exceed it gets
+	// 429.
+	QueueSize int
+	// MaxUploadBytes bounds a request body (default 32 MiB; 413 above).
+	MaxUploadBytes int64
+	// MaxPixels bounds the width x height of an image (default 4 Mpx;
+	// 413 above).
+	MaxPixels int
+	// MaxN bounds the samples of one request (default 8).
+	MaxN int
+	// Timeout bounds one request or job (default 10 minutes; 504).
+	Timeout time.Duration
+	// JobTTL is how long a finished job's result is kept (default 10
+	// minutes); MaxJobs bounds the jobs kept at once (default 256).
+	JobTTL  time.Duration
+	MaxJobs int
+	// Defaults are the options of a request that sets none: Steps (100),
+	// Sampler (rad), and the working size (Resolution, MaxSide,
+	// MaxTilePixels), which requests cannot change.
+	Defaults infer.Options
+	// Demo makes the page open with the generated demo picture and mask.
+	Demo bool
+	// Registry receives the metrics (nil: a new registry with the Go and
+	// process collectors).
+	Registry *prometheus.Registry
+	// Log receives errors and panics (nil: log.Default()).
+	Log *log.Logger
+}
+
+// Server is the HTTP service. Make it with New; it is an http.Handler.
+type Server struct {
+	cfg     Config
+	ip      *infer.Inpainter
+	handler http.Handler
+	reg     *prometheus.Registry
+	m       *metrics
+
+	slots    chan struct{} // a token per running sample
+	mu       sync.Mutex
+	pending  int // samples admitted: running or waiting
+	draining atomic.Bool
+	work     sync.WaitGroup // admitted requests and jobs
+	avgSecs  atomic.Uint64  // float64 bits: recent seconds per sample
+
+	base   context.Context // jobs run under it
+	cancel context.CancelFunc
+
+	jobsMu sync.Mutex
+	jobs   map[string]*job
+	stop   chan struct{}
+	closed sync.Once
+}
+
+// New makes a Server. Close it to cancel its jobs and stop its janitor.
+func New(cfg Config) (*Server, error) {
+	if cfg.Inpainter == nil {
+		return nil, fmt.Errorf("serve: no inpainter")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxBatch, 1)
+	def(&cfg.Workers, 1)
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = 32
+	}
+	cfg.QueueSize = max(cfg.QueueSize, 0)
+	def(&cfg.MaxPixels, 4<<20)
+	def(&cfg.MaxN, 8)
+	def(&cfg.MaxJobs, 256)
+	def(&cfg.Defaults.Steps, 100)
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 32 << 20
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.JobTTL <= 0 {
+		cfg.JobTTL = 10 * time.Minute
+	}
+	if cfg.Defaults.Sampler == "" {
+		cfg.Defaults.Sampler = infer.RAD
+	}
+	if cfg.Log == nil {
+		cfg.Log = log.Default()
+	}
+	if cfg.MaxN > cfg.Workers*cfg.MaxBatch+cfg.QueueSize {
+		cfg.MaxN = cfg.Workers*cfg.MaxBatch + cfg.QueueSize
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = newRegistry()
+	}
+	s := &Server{cfg: cfg, ip: cfg.Inpainter, reg: reg, slots: make(chan struct{}, cfg.Workers*cfg.MaxBatch),
+		jobs: map[string]*job{}, stop: make(chan struct{})}
+	s.avgSecs.Store(math.Float64bits(1))
+	s.base, s.cancel = context.WithCancel(context.Background())
+	m, err := newMetrics(reg, s)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	s.handler = s.routes()
+	go s.janitor()
+	return s, nil
+}
+
+// ServeHTTP serves the API, the metrics and the page.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain refuses new work (503) from now on; the work in flight goes on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Wait waits for the admitted requests and jobs to finish, or ctx.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close cancels the jobs still running and stops the janitor.
+func (s *Server) Close() {
+	s.closed.Do(func() {
+		s.Drain()
+		s.cancel()
+		close(s.stop)
+	})
+}
+
+// Run serves on ln until ctx is done, then shuts down gracefully: new
+// connections are refused and new requests on open ones get 503, the
+// requests and jobs in flight finish (for at most grace), then the rest
+// is cancelled. It closes s.
+func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: s.cfg.Log}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.cfg.Log.Printf("shutting down: refusing new work, finishing the work in flight (for at most %v)", grace)
+	s.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if werr := s.Wait(sctx); err == nil {
+		err = werr
+	}
+	s.Close()
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: work cancelled after %v: %w", grace, err)
+	}
+	return nil
+}
+
+// apiError is an error with its HTTP status (and Retry-After seconds).
+type apiError struct {
+	status     int
+	msg        string
+	retryAfter int
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, format string, a ...any) *apiError {
+	return &apiError{status: status, msg: fmt.Sprintf(format, a...)}
+}
+
+// admit takes n samples into the queue, or says why not (429 when full,
+// 503 when draining). release gives them back.
+func (s *Server) admit(n int) (release func(), err *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the server is shutting down", retryAfter: 5}
+	}
+	running := cap(s.slots)
+	if s.pending+n > running+s.cfg.QueueSize {
+		waiting := s.pending + n - running
+		secs := math.Float64frombits(s.avgSecs.Load()) * math.Ceil(float64(waiting)/float64(running))
+		ra := int(math.Min(math.Max(math.Ceil(secs), 1), 300))
+		return nil, &apiError{status: http.StatusTooManyRequests, retryAfter: ra,
+			msg: fmt.Sprintf("the queue is full (%d samples running or waiting, at most %d): retry after %d s", s.pending, running+s.cfg.QueueSize, ra)}
+	}
+	s.pending += n
+	s.work.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.pending -= n
+			s.mu.Unlock()
+			s.work.Done()
+		})
+	}, nil
+}
+
+// request is one parsed inpainting request.
+type request struct {
+	img, mask image.Image
+	o         infer.Options
+	n         int
+}
+
+// result is one sample's answer.
+type result struct {
+	PNG   []byte
+	Stats *infer.Stats
+}
+
+// run samples the request's n samples (seeds seed, seed+1, ...) through
+// the queue; progress sees the steps of all samples together, preview
+// about ten low-resolution PNGs of the first sample's run.
+func (s *Server) run(ctx context.Context, req *request, progress func(i, total int), preview func(png []byte)) ([]result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]result, req.n)
+	errs := make([]error, req.n)
+	var pmu sync.Mutex
+	steps := make([]int, req.n)
+	var wg sync.WaitGroup
+	for k := 0; k < req.n; k++ {
+		o := req.o
+		o.Seed += uint64(k)
+		if progress != nil {
+			k := k
+			o.Progress = func(i, total int) {
+				pmu.Lock()
+				steps[k] = i
+				sum := 0
+				for _, v := range steps {
+					sum += v
+				}
+				pmu.Unlock()
+				progress(sum, total*req.n)
+			}
+		}
+		if preview != nil && k == 0 {
+			o.PreviewEvery = max(1, o.Steps/10)
+			if o.Sampler == infer.RePaint {
+				o.PreviewEvery *= 10 // about ten model calls per step
+			}
+			o.Preview = func(_, _ int, img *image.RGBA) {
+				var b bytes.Buffer
+				if png.Encode(&b, img) == nil {
+					preview(b.Bytes())
+				}
+			}
+		}
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					s.cfg.Log.Printf("serve: panic in a sample: %v", v)
+					errs[k] = fmt.Errorf("internal error: %v", v)
+				}
+				if errs[k] != nil {
+					cancel()
+				}
+			}()
+			img, st, err := s.sample(ctx, req.img, req.mask, o)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			var b bytes.Buffer
+			if err := png.Encode(&b, img); err != nil {
+				errs[k] = err
+				return
+			}
+			out[k] = result{PNG: b.Bytes(), Stats: st}
+		}(k)
+	}
+	wg.Wait()
+	// the first error that is not another sample's cancellation
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// sample runs one Inpaint call once a slot is free.
+func (s *Server) sample(ctx context.Context, img, mask image.Image, o infer.Options) (*image.RGBA, *infer.Stats, error) {
+	s.m.queue.Inc()
+	select {
+	case s.slots <- struct{}{}:
+		s.m.queue.Dec()
+	case <-ctx.Done():
+		s.m.queue.Dec()
+		s.m.samples.WithLabelValues(outcome(ctx.Err())).Inc()
+		return nil, nil, ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	s.m.running.Inc()
+	defer s.m.running.Dec()
+	start := time.Now()
+	out, st, err := s.ip.Inpaint(ctx, img, mask, o)
+	s.m.samples.WithLabelValues(outcome(err)).Inc()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.ModelCalls > 0 {
+		s.m.batch.Observe(float64(st.BatchSize))
+		secs := time.Since(start).Seconds()
+		old := math.Float64frombits(s.avgSecs.Load())
+		s.avgSecs.Store(math.Float64bits(0.8*old + 0.2*secs))
+	}
+	return out, st, nil
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
+}
+
+// sampleError maps a sampling error to its answer.
+func (s *Server) sampleError(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusGatewayTimeout, "inpainting took longer than the timeout (%v)", s.cfg.Timeout)
+	case errors.Is(err, context.Canceled):
+		return errorf(499, "cancelled")
+	}
+	s.cfg.Log.Printf("serve: inpaint: %v", err)
+	return errorf(http.StatusInternalServerError, "inpainting failed: %v", err)
+}
