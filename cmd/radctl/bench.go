@@ -32,6 +32,8 @@ func init() {
 			&cli.BoolFlag{Name: "skip-repaint", Usage: "measure RAD only"},
 			&cli.IntFlag{Name: "forwards", Value: 10, Usage: "forwards per embedding in the overhead measurement"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.IntFlag{Name: "profile", Usage: "instead: profile N forwards (libtorch's operator profiler) and print the operators by self time"},
+			&cli.BoolFlag{Name: "profile-scalar", Usage: "with --profile: the scalar timestep instead of the spatial map"},
 		),
 		Action: runBench,
 	})
@@ -62,6 +64,9 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
+	if n := c.Int("profile"); n > 0 {
+		return printProfile(c, m, name, n, !c.Bool("profile-scalar"))
+	}
 	bar := newProgress("bench")
 	o := bench.Options{
 		Steps: c.Int("steps"), Runs: c.Int("runs"), SkipRePaint: c.Bool("skip-repaint"), Forwards: c.Int("forwards"),
@@ -97,5 +102,33 @@ func runBench(c *cli.Context) error {
 	fmt.Fprintf(w, "forward: scalar embedding %.1f ms, spatial embedding %.1f ms (%+.1f%%)\n", r.ScalarMs, r.SpatialMs, r.SpatialOverhead)
 	fmt.Fprintf(w, "RAD wall time over %d plain ADM calls: %+.1f%%; the sampler's own math: %.2f ms/step\n",
 		r.Rows[0].ModelCalls, r.RADOverhead, r.MathMsPerStep)
+	return nil
+}
+
+// printProfile prints the operators of n forwards of m by self time.
+func printProfile(c *cli.Context, m *radmodel.UNet, name string, n int, spatial bool) error {
+	rows, err := bench.ForwardProfile(m, spatial, n)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		b, _ := json.MarshalIndent(rows, "", "  ")
+		fmt.Fprintln(c.App.Writer, string(b))
+		return nil
+	}
+	w := c.App.Writer
+	var self float64
+	var calls int64
+	for _, r := range rows {
+		self += r.SelfUs
+		calls += r.Calls
+	}
+	fmt.Fprintf(w, "model: %s on %s, %d forwards (spatial map: %v): %d operator calls, %.1f ms per forward\n",
+		name, m.Device(), n, spatial, calls/int64(n), self/1000/float64(n))
+	fmt.Fprintf(w, "%-40s %8s %12s %12s %7s\n", "operator", "calls", "self ms", "total ms", "self %")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-40s %8d %12.2f %12.2f %6.1f%%\n", r.Name, r.Calls/int64(n), r.SelfUs/1000/float64(n),
+			r.TotalUs/1000/float64(n), 100*r.SelfUs/self)
+	}
 	return nil
 }

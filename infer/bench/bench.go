@@ -261,3 +261,51 @@ func SamplerMath(ctx context.Context, m *radmodel.UNet, spec radmodel.Spec, step
 	}
 	return 0, nil
 }
+
+// ForwardProfile runs one warm-up and then `runs` no-grad forwards of m at
+// batch 1 on a box-hole input (the per-pixel timestep map when spatial,
+// else a scalar timestep) under libtorch's operator profiler, and returns
+// the operators with their calls and times summed over the runs.
+func ForwardProfile(m *radmodel.UNet, spatial bool, runs int) ([]torch.ProfileRow, error) {
+	s := torch.NewNoGradScope().SetInference(true)
+	defer s.Close()
+	g := torch.NewGenerator(3)
+	defer g.Close()
+	cfg := m.Config()
+	dev := m.Device()
+	sz := int64(cfg.ImageSize)
+	x := s.Randn(g, torch.Float32, dev, 1, int64(cfg.InChannels), sz, sz)
+	t := s.Full(500, torch.Float32, dev, 1)
+	opts := radmodel.ForwardOpts{}
+	if spatial {
+		t = s.Full(-1, torch.Float32, dev, 1, 1, sz, sz)
+		if err := s.Narrow(s.Narrow(t, 2, sz/4, sz/2), 3, sz/4, sz/2).Fill(500); err != nil {
+			return nil, err
+		}
+		opts.TauLevels = []float64{-1, 500}
+	}
+	var y *torch.Tensor
+	if cfg.NumClasses > 0 {
+		y = torch.FromSliceOn(s, dev, []int64{0})
+	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	forward := func() error {
+		c := s.Child()
+		defer c.Close()
+		m.ForwardWith(c, x, t, y, opts)
+		return c.Err()
+	}
+	if err := forward(); err != nil {
+		return nil, err
+	}
+	return torch.Profile(false, func() error {
+		for i := 0; i < max(1, runs); i++ {
+			if err := forward(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a code below changes. */
-#define RT_ABI_VERSION 9
+#define RT_ABI_VERSION 11
 
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
@@ -82,6 +82,12 @@ const char* rt_torch_version(void);
 /* number of live tensor handles (made and not yet freed) */
 int64_t rt_live_tensors(void);
 int64_t rt_live_modules(void);
+
+/* ---- operator profiler (libtorch's legacy CPU profiler; thread-local:
+   start, the ops, and stop on one OS thread) ---- */
+rt_error rt_profile_start(int record_shapes);
+/* *out: malloc'd lines "name\tcalls\ttotal_us\tself_us\n" (free with rt_free_error) */
+rt_error rt_profile_stop(char** out);
 
 /* ---- runtime ---- */
 int rt_get_num_threads(void);
