@@ -9,14 +9,17 @@ import (
 // spatial noise embedding, scalar timesteps through ADM's own.
 type UNetDenoiser struct {
 	Model *radmodel.UNet
+	// ChannelsLast runs the network on channels-last activations
+	// (radmodel.ForwardOpts.ChannelsLast).
+	ChannelsLast bool
 }
 
 // Predict implements Denoiser.
 func (d UNetDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *torch.Tensor) *torch.Tensor {
 	if t.Map != nil {
-		return d.Model.ForwardWith(s, x, t.Map, y, radmodel.ForwardOpts{TauLevels: t.Levels})
+		return d.Model.ForwardWith(s, x, t.Map, y, radmodel.ForwardOpts{TauLevels: t.Levels, ChannelsLast: d.ChannelsLast})
 	}
-	return d.Model.Forward(s, x, t.Scalar, y)
+	return d.Model.ForwardWith(s, x, t.Scalar, y, radmodel.ForwardOpts{ChannelsLast: d.ChannelsLast})
 }
 
 // LearnSigma implements Denoiser.

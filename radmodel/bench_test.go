@@ -9,7 +9,10 @@ import (
 
 // benchForward times one no-grad forward of a random-weight model at
 // batch b (images of the config's size, random timesteps).
-func benchForward(bm *testing.B, cfg Config, b int64) {
+func benchForward(bm *testing.B, cfg Config, b int64) { benchForwardWith(bm, cfg, b, ForwardOpts{}) }
+
+// benchForwardWith is benchForward with forward options.
+func benchForwardWith(bm *testing.B, cfg Config, b int64, o ForwardOpts) {
 	m, err := NewRandom(cfg, torch.CPU, torch.Float32, 1)
 	if err != nil {
 		bm.Fatal(err)
@@ -30,7 +33,7 @@ func benchForward(bm *testing.B, cfg Config, b int64) {
 	bm.ResetTimer()
 	for i := 0; i < bm.N; i++ {
 		c := s.Child()
-		m.Forward(c, x, t, y)
+		m.ForwardWith(c, x, t, y, o)
 		if err := c.Err(); err != nil {
 			bm.Fatal(err)
 		}
@@ -53,6 +56,14 @@ func BenchmarkForwardPubB1(b *testing.B)     { benchForward(b, benchConfig(b, "p
 func BenchmarkForwardPubB4(b *testing.B)     { benchForward(b, benchConfig(b, "pub_b"), 4) }
 func BenchmarkForwardFFHQ256x1(b *testing.B) { benchForward(b, benchConfig(b, "ffhq_10m"), 1) }
 func BenchmarkForwardFFHQ256x4(b *testing.B) { benchForward(b, benchConfig(b, "ffhq_10m"), 4) }
+
+// channels-last activations (ForwardOpts.ChannelsLast)
+func BenchmarkForwardCLPubB1(b *testing.B) {
+	benchForwardWith(b, benchConfig(b, "pub_b"), 1, ForwardOpts{ChannelsLast: true})
+}
+func BenchmarkForwardCLFFHQ256x1(b *testing.B) {
+	benchForwardWith(b, benchConfig(b, "ffhq_10m"), 1, ForwardOpts{ChannelsLast: true})
+}
 
 // benchSpatialOverhead alternates scalar-timestep and spatial-map forwards
 // of the same random-weight model on the same input (side by side in one

@@ -85,6 +85,34 @@ func free(ts ...*torch.Tensor) {
 	}
 }
 
+// siluTmp is SiLU of a temporary t that nothing else reads, which it
+// releases: in place when autograd is off (no allocation, no page faults
+// on a fresh buffer: about half the time of silu on the CPU), otherwise a
+// new tensor (autograd needs t).
+func siluTmp(c *torch.Scope, t *torch.Tensor) *torch.Tensor {
+	var out *torch.Tensor
+	if c.Mode()&torch.ModeGrad == 0 {
+		out = c.SiLUInPlace(t)
+	} else {
+		out = c.SiLU(t)
+	}
+	free(t)
+	return out
+}
+
+// addTmp is tmp + other for a temporary tmp that nothing else reads, which
+// it releases: in place when autograd is off.
+func addTmp(c *torch.Scope, tmp, other *torch.Tensor) *torch.Tensor {
+	var out *torch.Tensor
+	if c.Mode()&torch.ModeGrad == 0 {
+		out = c.AddInPlace(tmp, other)
+	} else {
+		out = c.Add(other, tmp)
+	}
+	free(tmp)
+	return out
+}
+
 // ---- nn.py wrappers ----
 
 // conv is conv_nd(dims, in, out, k, stride, padding): "KEY.weight",
@@ -325,8 +353,7 @@ func (r *resBlock) forward(c *torch.Scope, m *UNet, x *torch.Tensor, emb *timeEm
 	if r.updown != noResample {
 		// in_rest, then h_upd / x_upd, then in_conv
 		a := r.inNorm.apply(c, m, x)
-		b := c.SiLU(a)
-		free(a)
+		b := siluTmp(c, a)
 		hu := r.resample(c, b)
 		free(b)
 		xs = r.resample(c, x)
@@ -334,8 +361,7 @@ func (r *resBlock) forward(c *torch.Scope, m *UNet, x *torch.Tensor, emb *timeEm
 		free(hu)
 	} else {
 		a := r.inNorm.apply(c, m, x)
-		b := c.SiLU(a)
-		free(a)
+		b := siluTmp(c, a)
 		h = r.inConv.apply(c, m, b)
 		free(b)
 	}
@@ -346,8 +372,7 @@ func (r *resBlock) forward(c *torch.Scope, m *UNet, x *torch.Tensor, emb *timeEm
 	if r.skipConv != nil {
 		skip = r.skipConv.apply(c, m, xs)
 	}
-	out := c.Add(skip, h2)
-	free(h2)
+	out := addTmp(c, h2, skip)
 	if skip != x {
 		free(skip)
 	}
@@ -467,8 +492,7 @@ func (r *resBlock) outLayers(c *torch.Scope, m *UNet, h *torch.Tensor, e *embTer
 		a = r.outNorm.apply(c, m, he)
 		free(he)
 	}
-	b := c.SiLU(a)
-	free(a)
+	b := siluTmp(c, a)
 	if o.Train && r.dropout > 0 {
 		d := c.Dropout(b, r.dropout, true, o.Generator)
 		free(b)
@@ -527,8 +551,8 @@ func (a *attentionBlock) forward(c *torch.Scope, m *UNet, x *torch.Tensor, _ *ti
 	free(qkv)
 	p := a.projOut.apply(c, m, h)
 	free(h)
-	sum := c.Add(xf, p)
-	free(p, xf)
+	sum := addTmp(c, p, xf)
+	free(xf)
 	out := c.Reshape(sum, shape...)
 	free(sum)
 	return out

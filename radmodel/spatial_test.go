@@ -99,6 +99,14 @@ func TestSpatialFastEqualsPlain(t *testing.T) {
 			if d := maxAbsDiff(t, hinted, fast); d > 1e-6 {
 				t.Fatalf("listing the levels changed the output by %g", d)
 			}
+			// channels-last, fast and per-pixel paths alike
+			for _, plain := range []bool{false, true} {
+				cl := m.ForwardWith(s, x, tm, y, ForwardOpts{ChannelsLast: true, PlainSpatial: plain})
+				noErr(t, s)
+				if d := maxAbsDiff(t, cl, fast); d > 1e-5 {
+					t.Fatalf("channels-last (plain %v) differs by %g", plain, d)
+				}
+			}
 			// and the map matters: it is not the scalar output
 			scalar := m.Forward(s, x, torch.FromSlice(s, []float32{613.25, 10}), y)
 			if d := maxAbsDiff(t, fast, scalar); d < 1e-3 {

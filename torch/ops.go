@@ -73,6 +73,23 @@ func (s *Scope) LogicalNot(a *Tensor) *Tensor { return s.unary("logical_not", C.
 func (s *Scope) Square(a *Tensor) *Tensor     { return s.unary("square", C.RT_SQUARE, a) }
 func (s *Scope) Reciprocal(a *Tensor) *Tensor { return s.unary("reciprocal", C.RT_RECIPROCAL, a) }
 func (s *Scope) Contiguous(a *Tensor) *Tensor { return s.unary("contiguous", C.RT_CONTIGUOUS, a) }
+
+// ContiguousChannelsLast is a copy of a 4-D tensor in the channels-last
+// (NHWC) memory format (same shape and values; other ranks: Contiguous).
+// Ops on it keep that format, and oneDNN's convolutions run faster on it
+// on the CPU.
+func (s *Scope) ContiguousChannelsLast(a *Tensor) *Tensor {
+	return s.unary("contiguous(channels_last)", C.RT_CONTIGUOUS_CL, a)
+}
+
+// SiLUInPlace overwrites a with silu(a) and returns a new handle on a's
+// storage (a itself stays valid and sees the new values). Only for a
+// temporary that nothing else reads, outside autograd.
+func (s *Scope) SiLUInPlace(a *Tensor) *Tensor { return s.unary("silu_", C.RT_SILU_INPLACE, a) }
+
+// AddInPlace overwrites a with a + b (b broadcast to a's shape) and returns
+// a new handle on a's storage, like SiLUInPlace.
+func (s *Scope) AddInPlace(a, b *Tensor) *Tensor { return s.binary("add_", C.RT_ADD_INPLACE, a, b) }
 func (s *Scope) Clone(a *Tensor) *Tensor      { return s.unary("clone", C.RT_CLONE, a) }
 
 // Detach returns a tensor sharing t's data without autograd history.

@@ -136,6 +136,14 @@ rt_error rt_unary(int mode, int op, rt_tensor ah, rt_tensor* out) {
     case RT_CONTIGUOUS: r = a.contiguous(); break;
     case RT_CLONE: r = a.clone(); break;
     case RT_DETACH: r = a.detach(); break;
+    case RT_CONTIGUOUS_CL:
+      r = a.dim() == 4 ? a.contiguous(at::MemoryFormat::ChannelsLast) : a.contiguous();
+      break;
+    case RT_SILU_INPLACE: {
+      at::Tensor t = a;
+      r = at::silu_(t);
+      break;
+    }
     default: throw std::invalid_argument("unknown unary op " + std::to_string(op));
   }
   *out = wrap(std::move(r));
@@ -149,6 +157,11 @@ rt_error rt_binary(int mode, int op, rt_tensor ah, rt_tensor bh, rt_tensor* out)
   at::Tensor r;
   switch (op) {
     case RT_ADD: r = at::add(a, b); break;
+    case RT_ADD_INPLACE: {
+      at::Tensor t = a;
+      r = t.add_(b);
+      break;
+    }
     case RT_SUB: r = at::sub(a, b); break;
     case RT_MUL: r = at::mul(a, b); break;
     case RT_DIV: r = at::div(a, b); break;

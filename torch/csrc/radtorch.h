@@ -51,6 +51,8 @@ enum {
   RT_SIN, RT_COS, RT_TANH, RT_ERF, RT_SIGN, RT_SILU, RT_RELU, RT_SIGMOID,
   RT_GELU, RT_FLOOR, RT_CEIL, RT_ROUND, RT_ISNAN, RT_ISFINITE, RT_LOGICAL_NOT,
   RT_SQUARE, RT_RECIPROCAL, RT_CONTIGUOUS, RT_CLONE, RT_DETACH, RT_ISINF,
+  RT_CONTIGUOUS_CL,  /* contiguous in channels-last (NHWC) memory format */
+  RT_SILU_INPLACE,   /* silu_: the result is a new handle on a's storage */
   RT_UNARY_COUNT
 };
 /* binary ops: rt_binary (tensor, tensor) and rt_binary_scalar (tensor, double) */
@@ -58,6 +60,7 @@ enum {
   RT_ADD = 0, RT_SUB, RT_MUL, RT_DIV, RT_POW, RT_MAXIMUM, RT_MINIMUM,
   RT_EQ, RT_NE, RT_LT, RT_LE, RT_GT, RT_GE, RT_LOGICAL_AND, RT_LOGICAL_OR,
   RT_MATMUL, RT_BMM, RT_RSUB, RT_RDIV, RT_ATAN2, RT_REMAINDER,
+  RT_ADD_INPLACE,    /* a.add_(b): the result is a new handle on a's storage */
   RT_BINARY_COUNT
 };
 /* reductions: rt_reduce */
