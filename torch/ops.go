@@ -90,7 +90,7 @@ func (s *Scope) SiLUInPlace(a *Tensor) *Tensor { return s.unary("silu_", C.RT_SI
 // AddInPlace overwrites a with a + b (b broadcast to a's shape) and returns
 // a new handle on a's storage, like SiLUInPlace.
 func (s *Scope) AddInPlace(a, b *Tensor) *Tensor { return s.binary("add_", C.RT_ADD_INPLACE, a, b) }
-func (s *Scope) Clone(a *Tensor) *Tensor      { return s.unary("clone", C.RT_CLONE, a) }
+func (s *Scope) Clone(a *Tensor) *Tensor         { return s.unary("clone", C.RT_CLONE, a) }
 
 // Detach returns a tensor sharing t's data without autograd history.
 func (s *Scope) Detach(a *Tensor) *Tensor { return s.unary("detach", C.RT_DETACH, a) }
