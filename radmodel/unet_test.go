@@ -79,57 +79,45 @@ func checkAgainstIOWith(t *testing.T, m *UNet, name string, opts ForwardOpts) {
 	run(io.Get("tf"), "_tf", "out_tf")
 }
 
-func TestFixtureForwardStateDict(t *testing.T) {
-	for _, name := range fixtureNames {
-		t.Run(name, func(t *testing.T) {
-			m, err := Load(fixture(name+".pt"), fixtureConfig(t, name), torch.CPU, torch.Float32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			checkAgainstIO(t, m, name)
-		})
-	}
-}
-
-// The channels-last path (and, as in every no-grad forward, the in-place
-// SiLU and residual adds) gives guided-diffusion's outputs at the same
-// tolerance, block by block; the output is contiguous NCHW.
-func TestFixtureForwardChannelsLast(t *testing.T) {
-	for _, name := range fixtureNames {
-		t.Run(name, func(t *testing.T) {
-			m, err := Load(fixture(name+".pt"), fixtureConfig(t, name), torch.CPU, torch.Float32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			checkAgainstIOWith(t, m, name, ForwardOpts{ChannelsLast: true})
-			s := torch.NewNoGradScope().SetInference(true)
-			defer s.Close()
-			x := s.Zeros(torch.Float32, torch.CPU, 1, int64(m.cfg.InChannels), int64(m.cfg.ImageSize), int64(m.cfg.ImageSize))
-			var y *torch.Tensor
-			if m.cfg.NumClasses > 0 {
-				y = s.Zeros(torch.Int64, torch.CPU, 1)
-			}
-			out := m.ForwardWith(s, x, s.Full(10, torch.Float32, torch.CPU, 1), y, ForwardOpts{ChannelsLast: true})
-			noErr(t, s)
-			if !out.IsContiguous() {
-				t.Fatal("channels-last forward returned a non-contiguous output")
-			}
-		})
-	}
-}
-
-func TestFixtureForwardTorchScript(t *testing.T) {
-	for _, name := range fixtureNames {
-		t.Run(name, func(t *testing.T) {
-			m, err := Load(fixture(name+".ts.pt"), fixtureConfig(t, name), torch.CPU, torch.Float32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			checkAgainstIO(t, m, name)
-		})
+// TestFixtureForward: the forward of weights read from the state dict and
+// from the TorchScript archive gives guided-diffusion's outputs, block by
+// block; so does the channels-last path (and, as in every no-grad forward,
+// the in-place SiLU and residual adds), whose output is contiguous NCHW.
+func TestFixtureForward(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		opts       ForwardOpts
+	}{
+		{"state-dict", ".pt", ForwardOpts{}},
+		{"torchscript", ".ts.pt", ForwardOpts{}},
+		{"channels-last", ".pt", ForwardOpts{ChannelsLast: true}},
+	} {
+		for _, name := range fixtureNames {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				m, err := Load(fixture(name+c.file), fixtureConfig(t, name), torch.CPU, torch.Float32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				checkAgainstIOWith(t, m, name, c.opts)
+				if !c.opts.ChannelsLast {
+					return
+				}
+				s := torch.NewNoGradScope().SetInference(true)
+				defer s.Close()
+				size := int64(m.cfg.ImageSize)
+				x := s.Zeros(torch.Float32, torch.CPU, 1, int64(m.cfg.InChannels), size, size)
+				var y *torch.Tensor
+				if m.cfg.NumClasses > 0 {
+					y = s.Zeros(torch.Int64, torch.CPU, 1)
+				}
+				out := m.ForwardWith(s, x, s.Full(10, torch.Float32, torch.CPU, 1), y, c.opts)
+				noErr(t, s)
+				if !out.IsContiguous() {
+					t.Fatal("channels-last forward returned a non-contiguous output")
+				}
+			})
+		}
 	}
 }
 
