@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine for RAD and builds everything:
-#   apt packages (libtorch-dev, cmake, a C++ compiler; python3-torch for the
+#   apt packages (libtorch-dev, libgloo-dev (c10d Gloo headers), cmake, a C++ compiler; python3-torch for the
 #   interop tests), Go modules (pinned in go.mod), the libtorch shim
 #   (build/libradtorch.so), bin/radctl and the main job's photo
 #   (data/cimg/, scripts/fetch-data.sh). Quick when all is there.
@@ -18,7 +18,7 @@ go_ok() {
 }
 
 need=()
-for p in libtorch-dev cmake g++ make python3-torch; do
+for p in libtorch-dev libgloo-dev cmake g++ make python3-torch; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ! go_ok && ! command -v go >/dev/null 2>&1; then
