@@ -424,18 +424,22 @@ func EMADecay(decay float64, warmup string, n int64) float64 {
 // global/W'. A global batch that W' does not divide, or a run on the
 // old random stream, is refused.
 func (c *Config) reshard(ck *CheckpointInfo) error {
-	saved := max(ck.Config.World, 1)
 	world := 1
 	if c.Group != nil {
 		world = c.Group.World()
 	}
+	return reshardTo(c, ck, world)
+}
+
+func reshardTo(c *Config, ck *CheckpointInfo, world int) error {
+	saved := max(ck.Config.World, 1)
 	if saved == world {
 		return nil
 	}
 	global := saved * c.BatchSize
 	if c.RNG != RNGSample {
 		return fmt.Errorf("train: checkpoint %s was trained on %d process(es) with the old random stream (rng %q); it resumes on %d process(es) only",
-			ck.Path, saved, c.RNG, saved)
+			ck.Path, saved, RNGStream, saved)
 	}
 	if global%world != 0 {
 		return fmt.Errorf("train: checkpoint %s has a global batch of %d (%d ranks x %d): %d ranks cannot share it evenly; resume on a world size that divides %d",

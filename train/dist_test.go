@@ -30,6 +30,7 @@ type ddpSpec struct {
 	Steps, SaveEvery  int
 	BatchSize, Accum  int
 	DieAtStep         int // > 0: rank 1 SIGKILLs itself after that step
+	PoisonAtStep      int // > 0: rank 1's loss is NaN at that step
 	TimeoutMS         int
 	Result            string // where the worker writes its records (with %d: the rank)
 	Dropout, LR       float64
@@ -82,6 +83,14 @@ func ddpWorker(specPath string) int {
 			if r.Step == sp.DieAtStep {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}
+		}
+	}
+	if sp.PoisonAtStep > 0 && l.Rank == 1 {
+		testHooks.poison = func(step int) string {
+			if step == sp.PoisonAtStep {
+				return "loss"
+			}
+			return ""
 		}
 	}
 	cfg := ddpConfig(sp)
@@ -224,7 +233,9 @@ const (
 // and EMA exports) after 4 steps, within ddpLossTol / ddpWeightTol. Then
 // a 2-process run stopped at step 2 and resumed to 4 reproduces the
 // uninterrupted 2-process run bit for bit (losses, gradient norms,
-// final export bytes), and only rank 0 wrote files.
+// final export bytes), and only rank 0 wrote files; its step-2
+// checkpoint resumed in 1 process (re-sharded to batch 4) gives the
+// 2-process losses within ddpLossTol.
 func TestDataParallel(t *testing.T) {
 	dataDir := shapesData(t, 10, 20)
 	sp := ddpSpec{Data: dataDir, Steps: 4, SaveEvery: 2, BatchSize: 2, Dropout: 0.1, LR: 1e-3}
@@ -310,22 +321,67 @@ func TestDataParallel(t *testing.T) {
 	if len(fa) == 0 || !bytes.Equal(fa, fb) {
 		t.Fatal("final exports of the resumed and the uninterrupted 2-process runs differ")
 	}
+
+	// the step-2 checkpoint of the 2-process run resumed in one process:
+	// re-sharded to batch 4, it goes on as the 2-process run did
+	solo := part
+	solo.Resume = filepath.Join(part.Out, stepFile(ckptPrefix, 2))
+	solo.Out = filepath.Join(t.TempDir(), "solo")
+	rs := ddpOK(t, runDDP(t, solo, 1, 60*time.Second))
+	if len(rs) != 2 {
+		t.Fatalf("re-sharded run: %d records", len(rs))
+	}
+	for i, r := range rs {
+		w := two[2+i]
+		if r.Step != w.Step || math.Abs(r.Loss-w.Loss) > ddpLossTol*math.Abs(w.Loss) {
+			t.Fatalf("step %d: re-sharded on 1 process %+v, 2 processes %+v", r.Step, r, w)
+		}
+	}
+	ck, err = ReadCheckpoint(filepath.Join(solo.Out, stepFile(ckptPrefix, 4)))
+	if err != nil || ck.Config.World != 1 || ck.Config.BatchSize != 4 {
+		t.Fatalf("re-sharded checkpoint: %v %+v", err, ck)
+	}
 }
 
-// TestDataParallelKilledWorker: rank 1 is SIGKILLed after step 3 of a
+// TestReshardRefusals: a world size that does not divide the global batch,
+// or a run on the old random stream, is refused with the sizes named.
+func TestReshardRefusals(t *testing.T) {
+	ck := &CheckpointInfo{Path: "ckpt", Config: Config{World: 2, BatchSize: 3, RNG: RNGStream}}
+	c := Config{BatchSize: 3, RNG: RNGStream}
+	if err := c.reshard(ck); err == nil || !strings.Contains(err.Error(), "resumes on 2 process(es) only") {
+		t.Fatalf("stream run on another world size: %v", err)
+	}
+	c = Config{BatchSize: 3, RNG: RNGSample}
+	if err := c.reshard(ck); err != nil || c.BatchSize != 6 {
+		t.Fatalf("2 x 3 on 1 rank: %v, batch %d", err, c.BatchSize)
+	}
+	// 1 rank x 5 cannot be cut in 2 (checked through the arithmetic the
+	// group would give)
+	ck = &CheckpointInfo{Path: "ckpt", Config: Config{World: 1, BatchSize: 5, RNG: RNGSample}}
+	if err := reshardTo(&Config{BatchSize: 5, RNG: RNGSample}, ck, 2); err == nil || !strings.Contains(err.Error(), "global batch of 5") {
+		t.Fatalf("5 on 2 ranks: %v", err)
+	}
+}
+
+// TestDataParallelKilledWorker: rank 1's loss is NaN at step 2 (both
+// ranks skip the step); rank 1 is SIGKILLed after step 3 of a
 // run that checkpoints every step: rank 0 exits with an error naming the
 // failed collective within the timeout (10 s; the test allows 15 s after
 // rank 1's death), and its last checkpoint loads.
 func TestDataParallelKilledWorker(t *testing.T) {
 	dataDir := shapesData(t, 6, 16)
 	sp := ddpSpec{Data: dataDir, Out: filepath.Join(t.TempDir(), "out"), Steps: 200, SaveEvery: 1, BatchSize: 2,
-		LR: 1e-3, DieAtStep: 3, TimeoutMS: 10000}
+		LR: 1e-3, DieAtStep: 3, PoisonAtStep: 2, TimeoutMS: 10000}
 	outs := runDDP(t, sp, 2, 60*time.Second)
 	if outs[1].err == nil || !strings.Contains(outs[1].err.Error(), "killed") {
 		t.Fatalf("rank 1: %v", outs[1].err)
 	}
 	if outs[0].err == nil {
 		t.Fatal("rank 0 went on without its peer")
+	}
+	// rank 1's NaN loss at step 2 skipped the step on both ranks
+	if rs := outs[0].records; len(rs) < 3 || rs[0].Skipped || !rs[1].Skipped || rs[2].Skipped {
+		t.Fatalf("rank 0's records %+v: want step 2 (only) skipped", rs)
 	}
 	if !strings.Contains(outs[0].stderr, "c10d allreduce on rank 0 of 2 failed") {
 		t.Fatalf("rank 0's error is unclear:\n%s", outs[0].stderr)
