@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/radinpaint/rad/torch"
@@ -336,7 +337,7 @@ func classifierFrom(sd *torch.StateDict, path string, dev torch.Device) (*Classi
 			c.Close()
 			return nil, fmt.Errorf("eval: load classifier %s: missing %s", path, p.name)
 		}
-		if !torch.SameShape(t.Shape(), p.shape) || !t.DType().IsFloat() {
+		if !slices.Equal(t.Shape(), p.shape) || !t.DType().IsFloat() {
 			c.Close()
 			return nil, fmt.Errorf("eval: load classifier %s: %s is %v %s, want %v float", path, p.name, t.Shape(), t.DType(), p.shape)
 		}

@@ -8,9 +8,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train/data"
 )
@@ -54,7 +56,7 @@ func TestClassifierShapes(t *testing.T) {
 		if err := s.Err(); err != nil {
 			t.Fatal(err)
 		}
-		if !torch.SameShape(logits.Shape(), []int64{3, 10}) || !torch.SameShape(pooled.Shape(), []int64{3, 128}) {
+		if !slices.Equal(logits.Shape(), []int64{3, 10}) || !slices.Equal(pooled.Shape(), []int64{3, 128}) {
 			t.Fatalf("logits %v pooled %v", logits.Shape(), pooled.Shape())
 		}
 		want := [][]int64{{3, 32, 32, 32}, {3, 64, 16, 16}, {3, 64, 8, 8}}
@@ -62,7 +64,7 @@ func TestClassifierShapes(t *testing.T) {
 			t.Fatalf("%d maps", len(maps))
 		}
 		for i, m := range maps {
-			if !torch.SameShape(m.Shape(), want[i]) {
+			if !slices.Equal(m.Shape(), want[i]) {
 				t.Fatalf("map %d: %v, want %v", i, m.Shape(), want[i])
 			}
 		}
@@ -71,7 +73,7 @@ func TestClassifierShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(fm) != 3 || maxAbsDiff(t, s, fp, pooled) != 0 {
+		if len(fm) != 3 || tensortest.MaxAbsDiff(t, fp, pooled) != 0 {
 			t.Fatalf("Features differ from Forward")
 		}
 		rgb := s.Cat(1, x, x, x)
@@ -79,7 +81,7 @@ func TestClassifierShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(t, s, rp, pooled); d > 1e-5 {
+		if d := tensortest.MaxAbsDiff(t, rp, pooled); d > 1e-5 {
 			t.Fatalf("gray as RGB: pooled differs by %g", d)
 		}
 		if _, _, err := c.Features(s, s.Narrow(x, 2, 0, 28)); err == nil || !strings.Contains(err.Error(), "[3 1 28 32]") {
@@ -163,7 +165,7 @@ func TestClassifierSaveLoad(t *testing.T) {
 				t.Fatalf("loaded parameter %d is %s", i, ls[i].DType())
 			}
 			// the file holds float16: loaded = float32(float16(original))
-			if d := maxAbsDiff(t, s, ls[i], s.To(s.To(ps[i], torch.Float16), torch.Float32)); d != 0 {
+			if d := tensortest.MaxAbsDiff(t, ls[i], s.To(s.To(ps[i], torch.Float16), torch.Float32)); d != 0 {
 				t.Fatalf("parameter %d differs from its float16 rounding by %g", i, d)
 			}
 		}
@@ -176,7 +178,7 @@ func TestClassifierSaveLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(t, s, a, b); d > 2e-2 {
+		if d := tensortest.MaxAbsDiff(t, a, b); d > 2e-2 {
 			t.Fatalf("logits of the loaded classifier differ by %g", d)
 		}
 		// the file is float16

@@ -7,20 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/torch"
 )
-
-func maxAbsDiff(t *testing.T, s *torch.Scope, a, b *torch.Tensor) float64 {
-	t.Helper()
-	if !torch.SameShape(a.Shape(), b.Shape()) {
-		t.Fatalf("shapes %v and %v", a.Shape(), b.Shape())
-	}
-	v, err := s.Max(s.Abs(s.Sub(s.To(a, torch.Float64), s.To(b, torch.Float64)))).Item()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
 
 func loadTS(t *testing.T, name string) *TorchScriptNet {
 	t.Helper()
@@ -55,7 +44,7 @@ func TestTorchScriptNet(t *testing.T) {
 		}
 		for name, p := range map[string][2]*torch.Tensor{"pooled": {pooled, ref.Get("pooled")},
 			"map1": {maps[0], ref.Get("map1")}, "map2": {maps[1], ref.Get("map2")}} {
-			if d := maxAbsDiff(t, s, p[0], p[1]); d > 1e-6 {
+			if d := tensortest.MaxAbsDiff(t, p[0], p[1]); d > 1e-6 {
 				t.Errorf("tuple net %s differs from PyTorch by %g", name, d)
 			}
 		}
@@ -66,8 +55,8 @@ func TestTorchScriptNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(m2) != 0 || maxAbsDiff(t, s, p2, ref.Get("pooled")) > 1e-6 {
-			t.Errorf("pooled-only net: %d maps, pooled off by %g", len(m2), maxAbsDiff(t, s, p2, ref.Get("pooled")))
+		if len(m2) != 0 || tensortest.MaxAbsDiff(t, p2, ref.Get("pooled")) > 1e-6 {
+			t.Errorf("pooled-only net: %d maps, pooled off by %g", len(m2), tensortest.MaxAbsDiff(t, p2, ref.Get("pooled")))
 		}
 
 		mn := loadTS(t, "map")
@@ -76,7 +65,7 @@ func TestTorchScriptNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(m3) != 1 || maxAbsDiff(t, s, m3[0], ref.Get("map2")) > 1e-6 || maxAbsDiff(t, s, p3, ref.Get("pooled")) > 1e-6 {
+		if len(m3) != 1 || tensortest.MaxAbsDiff(t, m3[0], ref.Get("map2")) > 1e-6 || tensortest.MaxAbsDiff(t, p3, ref.Get("pooled")) > 1e-6 {
 			t.Errorf("map net: %d maps or values off", len(m3))
 		}
 

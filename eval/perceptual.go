@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/radinpaint/rad/torch"
 )
@@ -28,7 +29,7 @@ func MapDistance(s *torch.Scope, a, b []*torch.Tensor) (*torch.Tensor, error) {
 			return nil, fmt.Errorf("eval: map distance: layer %d: nil or freed map", l)
 		}
 		sa, sb := a[l].Shape(), b[l].Shape()
-		if len(sa) != 4 || !torch.SameShape(sa, sb) || (n >= 0 && sa[0] != n) {
+		if len(sa) != 4 || !slices.Equal(sa, sb) || (n >= 0 && sa[0] != n) {
 			return nil, fmt.Errorf("eval: map distance: layer %d: maps %v and %v, want equal [N, C, H, W] shapes with N the same for every layer", l, sa, sb)
 		}
 		n = sa[0]
@@ -64,7 +65,7 @@ func PerceptualDistance(net FeatureNet, x, y *torch.Tensor) ([]float64, error) {
 	if err := checkImagesTensor("perceptual distance", y); err != nil {
 		return nil, err
 	}
-	if !torch.SameShape(x.Shape(), y.Shape()) {
+	if !slices.Equal(x.Shape(), y.Shape()) {
 		return nil, fmt.Errorf("eval: perceptual distance: images %v and %v differ in shape", x.Shape(), y.Shape())
 	}
 	s := torch.NewNoGradScope().SetInference(true)

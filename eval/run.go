@@ -153,7 +153,7 @@ func (c *RunConfig) normalize() {
 		c.Method = MethodRAD
 	}
 	if c.DiffusionSteps == 0 {
-		c.DiffusionSteps = 1000
+		c.DiffusionSteps = diffusion.DefaultSteps
 	}
 	if c.NoiseSchedule == "" {
 		c.NoiseSchedule = "linear"

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/radinpaint/rad/infer"
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/models"
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/masks"
@@ -366,7 +367,7 @@ func TestLoadClassifierBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _, _ := fromFile.Features(s, x)
-	if d := maxAbsDiff(t, s, a, b); d != 0 {
+	if d := tensortest.MaxAbsDiff(t, a, b); d != 0 {
 		t.Fatalf("bytes and file differ by %g", d)
 	}
 	s.Close()

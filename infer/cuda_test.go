@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -64,7 +65,7 @@ func TestCUDANative(t *testing.T) {
 	ts := Timesteps{Map: s.MulScalar(s.Rand(g, torch.Float32, dev, 2, 1, 40, 56), 999)}
 	pw := pointwise{w: s.Randn(g, torch.Float32, dev, 6, 3, 1, 1)}
 	tiled := TiledDenoiser{Inner: pw, TileH: 16, TileW: 24, Overlap: 6, Multiple: 4}
-	if d := maxDiff(t, s, s.ToDevice(tiled.Predict(s, x, ts, nil), torch.CPU, torch.Float32), s.ToDevice(pw.Predict(s, x, ts, nil), torch.CPU, torch.Float32)); d > 1e-5 {
+	if d := tensortest.MaxAbsDiff(t, s.ToDevice(tiled.Predict(s, x, ts, nil), torch.CPU, torch.Float32), s.ToDevice(pw.Predict(s, x, ts, nil), torch.CPU, torch.Float32)); d > 1e-5 {
 		t.Fatalf("tiled pointwise model on CUDA differs by %g", d)
 	}
 

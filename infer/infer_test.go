@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
@@ -33,15 +34,6 @@ func (f fixedModel) Predict(s *torch.Scope, x *torch.Tensor, _ Timesteps, _ *tor
 	return s.Clone(f.out)
 }
 func (f fixedModel) LearnSigma() bool { return f.out.Size(1) == 6 }
-
-func maxDiff(t *testing.T, s *torch.Scope, a, b *torch.Tensor) float64 {
-	t.Helper()
-	v, err := s.Max(s.Abs(s.Sub(a, b))).Item()
-	if err != nil || s.Err() != nil {
-		t.Fatalf("compare: %v %v", err, s.Err())
-	}
-	return v
-}
 
 // TestOneStepMatchesGuidedDiffusion: with m = 1 everywhere, one RAD
 // ancestral step and one DDIM step equal guided-diffusion's p_sample and
@@ -71,7 +63,7 @@ func TestOneStepMatchesGuidedDiffusion(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := maxDiff(t, s, next, row(chain.name+"/p_sample/sample")); d > 1e-5 {
+				if d := tensortest.MaxAbsDiff(t, next, row(chain.name+"/p_sample/sample")); d > 1e-5 {
 					t.Fatalf("%s spatial=%v sample %d: p_sample differs by %g", chain.name, spatial, i, d)
 				}
 				if chain.name != "r100" {
@@ -85,10 +77,10 @@ func TestOneStepMatchesGuidedDiffusion(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d := maxDiff(t, s, next, row(key+"sample")); d > 1e-5 {
+					if d := tensortest.MaxAbsDiff(t, next, row(key+"sample")); d > 1e-5 {
 						t.Fatalf("ddim eta %g sample %d differs by %g", eta, i, d)
 					}
-					if d := maxDiff(t, s, pred, row(key+"pred_xstart")); d > 1e-5 {
+					if d := tensortest.MaxAbsDiff(t, pred, row(key+"pred_xstart")); d > 1e-5 {
 						t.Fatalf("ddim eta %g pred_xstart %d differs by %g", eta, i, d)
 					}
 				}
@@ -129,7 +121,7 @@ func TestModelCallCounts(t *testing.T) {
 		t.Fatalf("RePaint made %d model calls, want 2410", calls.Load())
 	}
 	known := s.LeScalar(s.Expand(m, 1, 3, 8, 8), 0)
-	if d := maxDiff(t, s, s.MaskedSelect(out, known), s.MaskedSelect(x0, known)); d != 0 {
+	if d := tensortest.MaxAbsDiff(t, s.MaskedSelect(out, known), s.MaskedSelect(x0, known)); d != 0 {
 		t.Fatalf("RePaint changed known pixels by %g", d)
 	}
 	calls.Store(0)
@@ -476,42 +468,4 @@ func TestInpaintBatching(t *testing.T) {
 		t.Fatalf("no batching: largest batch %d, %d model calls for 8 requests of 6 steps", maxBatch, batched.ModelCalls())
 	}
 	t.Logf("8 requests: %d model calls, largest batch %d", batched.ModelCalls(), maxBatch)
-}
-
-// TestLevelTableMatchesPerPixel: for a binary mask, the per-run table of
-// both pixel kinds gives the generic per-pixel levels and posterior.
-func TestLevelTableMatchesPerPixel(t *testing.T) {
-	base, _ := diffusion.NewNamedBase("linear", 1000)
-	p, _ := NewProcess(base, "100", 0)
-	s := torch.NewNoGradScope()
-	defer s.Close()
-	g := torch.NewGenerator(4)
-	defer g.Close()
-	m := s.To(s.GtScalar(s.Rand(g, torch.Float32, torch.CPU, 2, 1, 8, 8), 0.6), torch.Float32)
-	tab, err := newLevelTable(s, p.Schedule, torch.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hole := s.GeScalar(m, 0.5)
-	for _, k := range []int{0, 1, 37, 99} {
-		want, err := p.Schedule.Levels(s, uniform(k, 2), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wp := p.Schedule.PosteriorOf(s, want, m)
-		got, gp := tab.at(s, k, 2, hole)
-		pairs := map[string][2]*torch.Tensor{
-			"LogA": {got.LogA, want.LogA}, "LogAPrev": {got.LogAPrev, want.LogAPrev}, "Bbar": {got.Bbar, want.Bbar},
-			"BbarPrev": {got.BbarPrev, want.BbarPrev}, "Alpha": {got.Alpha, want.Alpha}, "Beta": {got.Beta, want.Beta},
-			"Frozen": {s.To(got.Frozen, torch.Float64), s.To(want.Frozen, torch.Float64)},
-			"First":  {s.Expand(s.To(got.First, torch.Float64), 2, 1, 1, 1), s.To(want.First, torch.Float64)},
-			"Coef1":  {gp.Coef1, wp.Coef1}, "Coef2": {gp.Coef2, wp.Coef2}, "Var": {gp.Variance, wp.Variance},
-			"VarClipped": {gp.VarianceClipped, wp.VarianceClipped}, "LogVarClipped": {gp.LogVarianceClipped, wp.LogVarianceClipped},
-		}
-		for name, pr := range pairs {
-			if d := maxDiff(t, s, pr[0], pr[1]); d > 1e-12 {
-				t.Fatalf("step %d %s: table differs from per-pixel by %g", k, name, d)
-			}
-		}
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ type Inpainter struct {
 	// TimestepOffset is the offset of the model's timestep map (from its
 	// adapter's metadata; 0 by default).
 	offset float64
+	mapper *diffusion.TimestepMapper // shared by every run: its device table is copied once
 	calls  atomic.Int64
 
 	batches   chan *request // nil without batching
@@ -35,7 +37,7 @@ type Inpainter struct {
 type Config struct {
 	Model *radmodel.UNet
 	// DiffusionSteps and NoiseSchedule describe the base chain the model
-	// was trained with (guided-diffusion: 1000, "linear").
+	// was trained with (0 and "": guided-diffusion's 1000, "linear").
 	DiffusionSteps int
 	NoiseSchedule  string
 	TimestepOffset float64
@@ -54,14 +56,12 @@ func New(c Config) (*Inpainter, error) {
 	if c.Model == nil {
 		return nil, fmt.Errorf("inpainter: no model")
 	}
-	if c.DiffusionSteps == 0 {
-		c.DiffusionSteps = 1000
-	}
 	base, err := diffusion.NewNamedBase(c.NoiseSchedule, c.DiffusionSteps)
 	if err != nil {
 		return nil, fmt.Errorf("inpainter: %w", err)
 	}
-	ip := &Inpainter{model: c.Model, den: UNetDenoiser{Model: c.Model}, base: base, offset: c.TimestepOffset}
+	ip := &Inpainter{model: c.Model, den: UNetDenoiser{Model: c.Model}, base: base, offset: c.TimestepOffset,
+		mapper: diffusion.NewTimestepMapper(base, c.TimestepOffset)}
 	if c.MaxBatch > 1 {
 		if c.BatchWindow <= 0 {
 			c.BatchWindow = 5 * time.Millisecond
@@ -73,12 +73,14 @@ func New(c Config) (*Inpainter, error) {
 	return ip, nil
 }
 
-// Close stops the batching goroutine (a no-op without batching). The model
+// Close stops the batching goroutine and frees the timestep table's
+// device copy; call it after the last Inpaint or Sample returned. The model
 // stays the caller's to close.
 func (ip *Inpainter) Close() {
 	if ip.stop != nil {
 		ip.closeOnce.Do(func() { close(ip.stop) })
 	}
+	ip.mapper.Close()
 }
 
 // ModelCalls counts the model calls made through this Inpainter.
@@ -349,6 +351,12 @@ func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 // sample is Sample with optional per-sample generators (else one from
 // o.Seed for the batch).
 func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator) (*torch.Tensor, int64, int, error) {
+	// one OS thread for the whole run: its libtorch calls share one
+	// thread's caches and one malloc arena (a goroutine that hops threads
+	// spreads a run's allocations over several arenas, and its peak memory
+	// with them)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	steps := o.Steps
 	if steps == 0 {
 		steps = 100
@@ -372,6 +380,7 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 		if err != nil {
 			return nil, 0, 0, err
 		}
+		p.Mapper = ip.mapper
 		p.DDIM, p.Eta = o.Sampler == RADDDIM, o.Eta
 		p.Spatial = !o.ScalarEmbedding
 		out, err := p.Sample(ctx, s, den, x0, m, g, so)

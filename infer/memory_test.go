@@ -2,6 +2,7 @@ package infer
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/radinpaint/rad/radmodel/diffusion"
@@ -60,4 +61,82 @@ func TestSamplingMemoryFlat(t *testing.T) {
 		_, err := RePaintSample(context.Background(), c, den, x0, mask, base, RePaintOpts{Respacing: "50", JumpLength: 5, JumpNSample: 3}, g, o)
 		return err
 	})
+}
+
+// TestKnownPixelsExactEveryStep: the sampler itself keeps the known pixels
+// (m = 0) bit for bit equal to the input at every step, before the final
+// paste: RAD ancestral, DDIM with eta 0 and 1, binary and soft masks.
+func TestKnownPixelsExactEveryStep(t *testing.T) {
+	m := pubA(t)
+	defer m.Close()
+	base, err := diffusion.NewNamedBase("linear", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	g := torch.NewGenerator(5)
+	defer g.Close()
+	x0 := s.SubScalar(s.MulScalar(s.Rand(g, torch.Float32, torch.CPU, 2, 3, 32, 32), 2), 1)
+	r := s.Rand(g, torch.Float32, torch.CPU, 2, 1, 32, 32)
+	binary := s.To(s.GtScalar(r, 0.5), torch.Float32)
+	// soft: a third known (0), a third hole (1), a third gray levels
+	soft := s.Where(s.LtScalar(r, 0.33), s.ZerosLike(r), s.Where(s.GtScalar(r, 0.66), s.OnesLike(r), r))
+	bits := func(x *torch.Tensor) []uint32 {
+		v, err := torch.ToSlice[float32](x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]uint32, len(v))
+		for i, f := range v {
+			out[i] = math.Float32bits(f)
+		}
+		return out
+	}
+	want := bits(x0)
+	den := UNetDenoiser{Model: m}
+	for _, c := range []struct {
+		name string
+		ddim bool
+		eta  float64
+		mask *torch.Tensor
+	}{
+		{"ancestral", false, 0, binary}, {"ddim-eta0", true, 0, binary}, {"ddim-eta1", true, 1, binary},
+		{"ancestral-soft", false, 0, soft}, {"ddim-eta1-soft", true, 1, soft},
+	} {
+		p, err := NewProcess(base, "20", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.DDIM, p.Eta = c.ddim, c.eta
+		mv, err := torch.ToSlice[float32](c.mask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps, known := 0, 0
+		o := SampleOptions{Callback: func(i, total int, x, _ *torch.Tensor) {
+			steps++
+			got := bits(x)
+			known = 0
+			for j := range got {
+				px := (j/(3*32*32))*32*32 + j%(32*32) // [B,C,H,W] -> [B,1,H,W]
+				if mv[px] != 0 {
+					continue
+				}
+				known++
+				if got[j] != want[j] {
+					t.Fatalf("%s: step %d of %d: known value %d is %v, input %v", c.name, i, total, j,
+						math.Float32frombits(got[j]), math.Float32frombits(want[j]))
+				}
+			}
+		}}
+		cs := s.Child()
+		if _, err := p.Sample(context.Background(), cs, den, x0, c.mask, g, o); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		cs.Close()
+		if steps != 20 || known < 500 {
+			t.Fatalf("%s: %d steps seen, %d known values checked", c.name, steps, known)
+		}
+	}
 }

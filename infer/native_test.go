@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/torch"
 )
@@ -138,7 +139,7 @@ func TestTiledDenoiser(t *testing.T) {
 	if n := one.Tiles(40, 56); n != 1 {
 		t.Fatalf("%d tiles", n)
 	}
-	if d := maxDiff(t, s, one.Predict(s, x, ts, nil), want); d != 0 {
+	if d := tensortest.MaxAbsDiff(t, one.Predict(s, x, ts, nil), want); d != 0 {
 		t.Fatalf("one tile differs by %g", d)
 	}
 	// a real split: 3 x 3 tiles, blended
@@ -150,12 +151,12 @@ func TestTiledDenoiser(t *testing.T) {
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(t, s, got, want); d > 1e-5 {
+	if d := tensortest.MaxAbsDiff(t, got, want); d > 1e-5 {
 		t.Fatalf("tiled pointwise model differs by %g", d)
 	}
 	// scalar timesteps pass through
 	sc := Timesteps{Scalar: s.Full(3, torch.Float32, torch.CPU, 2)}
-	if d := maxDiff(t, s, split.Predict(s, x, sc, nil), pw.Predict(s, x, sc, nil)); d > 1e-5 {
+	if d := tensortest.MaxAbsDiff(t, split.Predict(s, x, sc, nil), pw.Predict(s, x, sc, nil)); d > 1e-5 {
 		t.Fatalf("scalar timesteps: %g", d)
 	}
 	// a mismatched map is an error naming both shapes
@@ -177,7 +178,7 @@ func TestTiledDenoiser(t *testing.T) {
 	tm := s.Narrow(s.Narrow(tmap, 2, 0, 24), 3, 0, 32)
 	ref := un.Predict(s, xs, Timesteps{Map: tm}, nil)
 	cover := TiledDenoiser{Inner: un, TileH: 24, TileW: 32, Multiple: 2}
-	if d := maxDiff(t, s, cover.Predict(s, xs, Timesteps{Map: tm}, nil), ref); d != 0 {
+	if d := tensortest.MaxAbsDiff(t, cover.Predict(s, xs, Timesteps{Map: tm}, nil), ref); d != 0 {
 		t.Fatalf("covering tile differs from the model by %g", d)
 	}
 	var shapes sync.Map

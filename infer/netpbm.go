@@ -2,6 +2,7 @@ package infer
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -38,6 +39,11 @@ func init() {
 	image.RegisterFormat("pgm", "P2", DecodeNetpbm, DecodeNetpbmConfig)
 }
 
+// MaxImagePixels bounds the images ReadImage and DecodeImage decode
+// (width x height, 64 M pixels): a small file whose header claims a huge
+// image is refused before any pixel memory is allocated.
+const MaxImagePixels = 1 << 26
+
 // ReadImage reads a PNG, JPEG or Netpbm (PPM/PGM) file; errors name the
 // file.
 func ReadImage(path string) (image.Image, error) {
@@ -46,9 +52,30 @@ func ReadImage(path string) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
-	img, _, err := image.Decode(bufio.NewReader(f))
+	img, err := DecodeImage(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable PNG, JPEG or Netpbm (PPM/PGM) image: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+// DecodeImage reads a PNG, JPEG or Netpbm (PPM/PGM) image from r, at most
+// MaxImagePixels pixels.
+func DecodeImage(r io.Reader) (image.Image, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("not a readable PNG, JPEG or Netpbm (PPM/PGM) image: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return nil, fmt.Errorf("image of %dx%d pixels: out of range (1 to %d pixels)", cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("not a readable PNG, JPEG or Netpbm (PPM/PGM) image: %w", err)
 	}
 	return img, nil
 }

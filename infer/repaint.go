@@ -69,15 +69,21 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	if ro.JumpLength < 1 || ro.JumpNSample < 1 {
 		return nil, fmt.Errorf("repaint: jump length %d and jump samples %d must be >= 1", ro.JumpLength, ro.JumpNSample)
 	}
 	p.Spatial = false
 	chain := p.Schedule.Base
-	abar := chain.AlphasCumprod()
 	w := s.Child()
 	defer w.Close()
 	ones := w.OnesLike(m) // plain ADM: every pixel follows the chain
+	// every step's levels and posterior computed once, as RAD's sampler
+	// does: the two samplers differ in method, not in implementation
+	r := &run{hole: w.GeScalar(ones, 0.5)}
+	if r.levels, err = diffusion.NewLevelTable(w, p.Schedule, x0.Device()); err != nil {
+		return nil, err
+	}
 	keep := w.To(w.RSubScalar(1, m), x0.DType())
 	gt := w.Where(w.Expand(w.GeScalar(m, 1), x0.Shape()...), w.ZerosLike(x0), x0) // never read under holes
 	times := JumpSchedule(chain.N(), ro.JumpLength, ro.JumpNSample)
@@ -100,10 +106,10 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 		if tCur < tLast {
 			if calls > 0 {
 				// known region at the noise level of tLast
-				noised := st.Add(st.MulScalar(gt, sqrt(abar[tLast])), st.MulScalar(noise.draw(st), sqrt(1-abar[tLast])))
+				noised := chain.QSampleStep(st, gt, noise.draw(st), tLast)
 				x = st.Add(st.Mul(keep, noised), st.Mul(st.RSubScalar(1, keep), x))
 			}
-			next, pred, err = p.Step(st, model, x, ones, tLast, noise.draw(st), o)
+			next, pred, err = p.step(st, model, x, ones, tLast, noise.draw(st), o, r)
 			if err != nil {
 				st.Close()
 				return nil, err
@@ -114,8 +120,7 @@ func RePaintSample(ctx context.Context, s *torch.Scope, model Denoiser, x0, m *t
 			}
 		} else {
 			// back in time: x_{t+1} ~ q(x_{t+1} | x_t)
-			beta := chain.Betas[tLast+1]
-			next = st.Add(st.MulScalar(x, sqrt(1-beta)), st.MulScalar(noise.draw(st), sqrt(beta)))
+			next = chain.ForwardStep(st, x, noise.draw(st), tLast)
 		}
 		if err := st.Err(); err != nil {
 			st.Close()

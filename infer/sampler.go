@@ -53,6 +53,11 @@ func NewProcess(base *diffusion.Base, respacing string, offset float64) (*Proces
 	return &Process{Schedule: diffusion.NewSchedule(r), Mapper: diffusion.NewTimestepMapper(base, offset), Spatial: true}, nil
 }
 
+// Close frees the device copy of the timestep table that the process's
+// mapper keeps (diffusion.TimestepMapper.TableOn); the process stays
+// usable.
+func (p *Process) Close() { p.Mapper.Close() }
+
 // Steps is the number of model calls of one run.
 func (p *Process) Steps() int { return p.Schedule.N() }
 
@@ -71,14 +76,6 @@ type SampleOptions struct {
 	PerSample []*torch.Generator
 }
 
-func uniform(k, b int) []int {
-	out := make([]int, b)
-	for i := range out {
-		out[i] = k
-	}
-	return out
-}
-
 // Step is one reverse step at respaced step k (0..N-1) for the whole batch:
 // the model is called once on x and the sample at step k-1 is returned,
 // with the prediction of x0. noise is the step's Gaussian draw.
@@ -92,9 +89,9 @@ func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 	var lv *diffusion.Levels
 	var post *diffusion.Posterior
 	if r != nil && r.levels != nil {
-		lv, post = r.levels.at(s, k, b, r.hole)
+		lv, post = r.levels.At(s, k, b, r.hole)
 	} else {
-		if lv, err = p.Schedule.Levels(s, uniform(k, b), m); err != nil {
+		if lv, err = p.Schedule.Levels(s, diffusion.Uniform(k, b), m); err != nil {
 			return nil, nil, err
 		}
 		post = p.Schedule.PosteriorOf(s, lv, m)
@@ -139,7 +136,7 @@ func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 // exactly, and gray pixels sqrt(A) x0 + sqrt(1 - A) eps at their own level.
 func (p *Process) Start(s *torch.Scope, x0, m, eps *torch.Tensor) (*torch.Tensor, error) {
 	b := int(x0.Size(0))
-	lv, err := p.Schedule.Levels(s, uniform(p.Schedule.N()-1, b), m)
+	lv, err := p.Schedule.Levels(s, diffusion.Uniform(p.Schedule.N()-1, b), m)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +218,9 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 
 // run holds what a sampling run computes once.
 type run struct {
-	hole   *torch.Tensor // m >= 0.5 (bool) when the mask is binary, else nil
-	levels *levelTable   // binary masks: every step's levels, computed once
-	table  *torch.Tensor // the timestep mapper's table on the device
+	hole   *torch.Tensor         // m >= 0.5 (bool) when the mask is binary, else nil
+	levels *diffusion.LevelTable // binary masks: every step's levels, computed once
+	table  *torch.Tensor         // the timestep mapper's table on the device (kept by the mapper)
 	noise  noise
 }
 
@@ -241,11 +238,13 @@ func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generato
 	}
 	if binary == 1 {
 		r.hole = s.GeScalar(m, 0.5)
-		if r.levels, err = newLevelTable(s, p.Schedule, x0.Device()); err != nil {
+		if r.levels, err = diffusion.NewLevelTable(s, p.Schedule, x0.Device()); err != nil {
 			return nil, err
 		}
 	} else if p.Spatial {
-		r.table = p.Mapper.Table(s, x0.Device())
+		if r.table, err = p.Mapper.TableOn(x0.Device()); err != nil {
+			return nil, err
+		}
 	}
 	return r, s.Err()
 }
@@ -301,8 +300,11 @@ type noiseSource struct {
 	next, cap int
 }
 
-// maxNoiseChunk bounds a chunk's size in bytes.
-const maxNoiseChunk = 64 << 20
+// maxNoiseChunk bounds a chunk's size in bytes: small enough that a run's
+// peak memory does not depend on its number of steps (a 256x256 image's
+// 100 draws are 79 MB; 8 MB is ten of them), large enough that a CUDA
+// run copies noise to the device once per ten steps, not every step.
+const maxNoiseChunk = 8 << 20
 
 func newNoiseSource(s *torch.Scope, g *torch.Generator, like *torch.Tensor, draws int) *noiseSource {
 	return &noiseSource{scope: s, g: g, dt: like.DType(), dev: like.Device(), shape: like.Shape(), left: draws}

@@ -21,6 +21,5 @@ func (d UNetDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *t
 
 // LearnSigma implements Denoiser.
 func (d UNetDenoiser) LearnSigma() bool {
-	c := d.Model.Config()
-	return c.OutChannels == 2*c.InChannels
+	return d.Model.Config().OutputsVariance()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -25,7 +26,7 @@ var (
 
 // The shipped models' diffusion chain (all were trained on it).
 const (
-	DiffusionSteps = 1000
+	DiffusionSteps = diffusion.DefaultSteps
 	NoiseSchedule  = "linear"
 )
 

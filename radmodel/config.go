@@ -48,6 +48,11 @@ type Config struct {
 	LearnSigma bool `json:"learn_sigma"`
 }
 
+// OutputsVariance reports whether the network's output has the variance
+// channels (OutChannels = 2*InChannels), whatever the LearnSigma flag says:
+// the one test of it that samplers, trainers and the loader share.
+func (c Config) OutputsVariance() bool { return c.OutChannels == 2*c.InChannels }
+
 // normGroups is GroupNorm32's group count (nn.py normalization()).
 const normGroups = 32
 
@@ -354,7 +359,7 @@ func configFromKwargs(raw json.RawMessage) (Config, error) {
 	if k.LearnSigma != nil {
 		c.LearnSigma = *k.LearnSigma
 	} else {
-		c.LearnSigma = c.OutChannels == 2*c.InChannels
+		c.LearnSigma = c.OutputsVariance()
 	}
 	return c, nil
 }

@@ -3,6 +3,7 @@ package radmodel
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestFixtureConfigs(t *testing.T) {
 				if sd.Keys[i] != p.Key {
 					t.Fatalf("key %d: config %q, file %q", i, p.Key, sd.Keys[i])
 				}
-				if got := sd.Get(p.Key).Shape(); !torch.SameShape(got, p.Shape) {
+				if got := sd.Get(p.Key).Shape(); !slices.Equal(got, p.Shape) {
 					t.Fatalf("%s: config shape %v, file %v", p.Key, p.Shape, got)
 				}
 			}

@@ -177,14 +177,39 @@ func str2bool(name, v string) (bool, error) {
 	return false, fmt.Errorf("flag --%s: boolean value expected, got %q", name, v)
 }
 
+// defaultChannelMult is script_util.create_model's channel_mult for each
+// image size when none is given.
+var defaultChannelMult = map[int][]float64{
+	512: {0.5, 1, 1, 2, 2, 4, 4}, 256: {1, 1, 2, 2, 4, 4}, 128: {1, 1, 2, 3, 4}, 64: {1, 2, 3, 4},
+}
+
 // SpecFromFlagMap builds a Spec from flags in string form (names without
 // dashes), as ParseFlags does.
 func SpecFromFlagMap(given map[string]string) (Spec, error) {
-	sp := Spec{Other: map[string]string{}}
-	f := make(map[string]string, len(modelDefaults))
+	f, other, err := mergeFlags(given)
+	if err != nil {
+		return Spec{}, err
+	}
+	r := flagReader{f: f}
+	sp := Spec{Other: other, Diffusion: r.diffusion()}
+	if sp.Model, err = r.model(); err != nil {
+		return Spec{}, err
+	}
+	if err := sp.Model.Validate(); err != nil {
+		return Spec{}, err
+	}
+	return sp, nil
+}
+
+// mergeFlags lays the given flags (dashes read as underscores) over
+// model_and_diffusion_defaults(); script flags that do not shape the model
+// go to other, unknown ones are one error listing the known.
+func mergeFlags(given map[string]string) (f, other map[string]string, err error) {
+	f = make(map[string]string, len(modelDefaults))
 	for k, v := range modelDefaults {
 		f[k] = v
 	}
+	other = map[string]string{}
 	var unknown []string
 	for k, v := range given {
 		k = strings.ReplaceAll(strings.TrimLeft(k, "-"), "-", "_")
@@ -192,7 +217,7 @@ func SpecFromFlagMap(given map[string]string) (Spec, error) {
 		case k == "":
 			continue
 		case otherScriptFlags[k]:
-			sp.Other[k] = v
+			other[k] = v
 		default:
 			if _, ok := modelDefaults[k]; !ok {
 				unknown = append(unknown, "--"+k)
@@ -208,132 +233,137 @@ func SpecFromFlagMap(given map[string]string) (Spec, error) {
 			known = append(known, k)
 		}
 		sort.Strings(known)
-		return Spec{}, fmt.Errorf("flags: unknown flag(s) %s (model and diffusion flags are: %s)",
+		return nil, nil, fmt.Errorf("flags: unknown flag(s) %s (model and diffusion flags are: %s)",
 			strings.Join(unknown, ", "), strings.Join(known, ", "))
 	}
+	return f, other, nil
+}
 
+// flagReader reads typed values from a merged flag map, keeping the first
+// error (later reads return zero values), like bufio.Scanner.
+type flagReader struct {
+	f   map[string]string
+	err error
+}
+
+func (r *flagReader) int(name string) int {
+	if r.err != nil {
+		return 0
+	}
+	v, e := strconv.Atoi(strings.TrimSpace(r.f[name]))
+	if e != nil {
+		r.err = fmt.Errorf("flag --%s: want an integer, got %q", name, r.f[name])
+	}
+	return v
+}
+
+func (r *flagReader) float(name string) float64 {
+	if r.err != nil {
+		return 0
+	}
+	v, e := strconv.ParseFloat(strings.TrimSpace(r.f[name]), 64)
+	if e != nil {
+		r.err = fmt.Errorf("flag --%s: want a number, got %q", name, r.f[name])
+	}
+	return v
+}
+
+func (r *flagReader) bool(name string) bool {
+	if r.err != nil {
+		return false
+	}
+	v, e := str2bool(name, r.f[name])
+	if e != nil {
+		r.err = e
+	}
+	return v
+}
+
+// diffusion reads the diffusion flags (errors are left in r.err).
+func (r *flagReader) diffusion() DiffusionFlags {
+	return DiffusionFlags{
+		LearnSigma:           r.bool("learn_sigma"),
+		DiffusionSteps:       r.int("diffusion_steps"),
+		NoiseSchedule:        r.f["noise_schedule"],
+		TimestepRespacing:    r.f["timestep_respacing"],
+		UseKL:                r.bool("use_kl"),
+		PredictXStart:        r.bool("predict_xstart"),
+		RescaleTimesteps:     r.bool("rescale_timesteps"),
+		RescaleLearnedSigmas: r.bool("rescale_learned_sigmas"),
+	}
+}
+
+// model is script_util.create_model's config from the flags.
+func (r *flagReader) model() (Config, error) {
+	c := Config{
+		ImageSize:            r.int("image_size"),
+		InChannels:           3,
+		ModelChannels:        r.int("num_channels"),
+		OutChannels:          3,
+		NumResBlocks:         r.int("num_res_blocks"),
+		Dropout:              r.float("dropout"),
+		ConvResample:         true,
+		Dims:                 2,
+		UseCheckpoint:        r.bool("use_checkpoint"),
+		UseFP16:              r.bool("use_fp16"),
+		NumHeads:             r.int("num_heads"),
+		NumHeadChannels:      r.int("num_head_channels"),
+		NumHeadsUpsample:     r.int("num_heads_upsample"),
+		UseScaleShiftNorm:    r.bool("use_scale_shift_norm"),
+		ResblockUpdown:       r.bool("resblock_updown"),
+		UseNewAttentionOrder: r.bool("use_new_attention_order"),
+		LearnSigma:           r.bool("learn_sigma"),
+	}
+	if c.LearnSigma {
+		c.OutChannels = 6
+	}
+	if r.bool("class_cond") {
+		c.NumClasses = NumClasses
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
 	var err error
-	geti := func(name string) int {
-		if err != nil {
-			return 0
-		}
-		v, e := strconv.Atoi(strings.TrimSpace(f[name]))
-		if e != nil {
-			err = fmt.Errorf("flag --%s: want an integer, got %q", name, f[name])
-		}
-		return v
+	if c.ChannelMult, err = channelMult(r.f["channel_mult"], c.ImageSize); err != nil {
+		return Config{}, err
 	}
-	getf := func(name string) float64 {
-		if err != nil {
-			return 0
-		}
-		v, e := strconv.ParseFloat(strings.TrimSpace(f[name]), 64)
-		if e != nil {
-			err = fmt.Errorf("flag --%s: want a number, got %q", name, f[name])
-		}
-		return v
+	if c.AttentionResolutions, err = attentionDownsamples(r.f["attention_resolutions"], c.ImageSize); err != nil {
+		return Config{}, err
 	}
-	getb := func(name string) bool {
-		if err != nil {
-			return false
-		}
-		v, e := str2bool(name, f[name])
-		if e != nil {
-			err = e
-		}
-		return v
-	}
+	return c, nil
+}
 
-	imageSize := geti("image_size")
-	numChannels := geti("num_channels")
-	numResBlocks := geti("num_res_blocks")
-	numHeads := geti("num_heads")
-	numHeadsUp := geti("num_heads_upsample")
-	numHeadCh := geti("num_head_channels")
-	dropout := getf("dropout")
-	classCond := getb("class_cond")
-	useCheckpoint := getb("use_checkpoint")
-	useSS := getb("use_scale_shift_norm")
-	updown := getb("resblock_updown")
-	fp16 := getb("use_fp16")
-	newOrder := getb("use_new_attention_order")
-	learnSigma := getb("learn_sigma")
-	sp.Diffusion = DiffusionFlags{
-		LearnSigma:           learnSigma,
-		DiffusionSteps:       geti("diffusion_steps"),
-		NoiseSchedule:        f["noise_schedule"],
-		TimestepRespacing:    f["timestep_respacing"],
-		UseKL:                getb("use_kl"),
-		PredictXStart:        getb("predict_xstart"),
-		RescaleTimesteps:     getb("rescale_timesteps"),
-		RescaleLearnedSigmas: getb("rescale_learned_sigmas"),
+// channelMult parses --channel_mult, or gives script_util's default for the
+// image size when it is empty.
+func channelMult(flag string, imageSize int) ([]float64, error) {
+	if strings.TrimSpace(flag) == "" {
+		mult, ok := defaultChannelMult[imageSize]
+		if !ok {
+			return nil, fmt.Errorf("flags: unsupported image size %d without --channel_mult (script_util knows 64, 128, 256, 512)", imageSize)
+		}
+		return append([]float64(nil), mult...), nil
 	}
+	mult, err := parseFloatList(flag)
 	if err != nil {
-		return Spec{}, err
+		return nil, fmt.Errorf("flag --channel_mult: %w", err)
 	}
+	return mult, nil
+}
 
-	// script_util.create_model
-	var mult []float64
-	if strings.TrimSpace(f["channel_mult"]) == "" {
-		switch imageSize {
-		case 512:
-			mult = []float64{0.5, 1, 1, 2, 2, 4, 4}
-		case 256:
-			mult = []float64{1, 1, 2, 2, 4, 4}
-		case 128:
-			mult = []float64{1, 1, 2, 3, 4}
-		case 64:
-			mult = []float64{1, 2, 3, 4}
-		default:
-			return Spec{}, fmt.Errorf("flags: unsupported image size %d without --channel_mult (script_util knows 64, 128, 256, 512)", imageSize)
-		}
-	} else if mult, err = parseFloatList(f["channel_mult"]); err != nil {
-		return Spec{}, fmt.Errorf("flag --channel_mult: %w", err)
-	}
+// attentionDownsamples turns --attention_resolutions (resolutions, as
+// script_util takes them) into the downsampling rates UNetModel takes.
+func attentionDownsamples(flag string, imageSize int) ([]int, error) {
 	var ds []int
-	for _, r := range strings.Split(f["attention_resolutions"], ",") {
+	for _, r := range strings.Split(flag, ",") {
 		r = strings.TrimSpace(r)
 		if r == "" {
 			continue
 		}
 		res, e := strconv.Atoi(r)
 		if e != nil || res <= 0 {
-			return Spec{}, fmt.Errorf("flag --attention_resolutions: bad resolution %q in %q", r, f["attention_resolutions"])
+			return nil, fmt.Errorf("flag --attention_resolutions: bad resolution %q in %q", r, flag)
 		}
 		ds = append(ds, imageSize/res)
 	}
-	out := 3
-	if learnSigma {
-		out = 6
-	}
-	numClasses := 0
-	if classCond {
-		numClasses = NumClasses
-	}
-	sp.Model = Config{
-		ImageSize:            imageSize,
-		InChannels:           3,
-		ModelChannels:        numChannels,
-		OutChannels:          out,
-		NumResBlocks:         numResBlocks,
-		AttentionResolutions: ds,
-		Dropout:              dropout,
-		ChannelMult:          mult,
-		ConvResample:         true,
-		Dims:                 2,
-		NumClasses:           numClasses,
-		UseCheckpoint:        useCheckpoint,
-		UseFP16:              fp16,
-		NumHeads:             numHeads,
-		NumHeadChannels:      numHeadCh,
-		NumHeadsUpsample:     numHeadsUp,
-		UseScaleShiftNorm:    useSS,
-		ResblockUpdown:       updown,
-		UseNewAttentionOrder: newOrder,
-		LearnSigma:           learnSigma,
-	}
-	if err := sp.Model.Validate(); err != nil {
-		return Spec{}, err
-	}
-	return sp, nil
+	return ds, nil
 }

@@ -2,11 +2,11 @@ package radmodel
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/radinpaint/rad/internal/tensortest"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -52,40 +52,11 @@ func fixtureConfig(t testing.TB, name string) Config {
 	return c
 }
 
-// maxAbsDiff compares two tensors of the same shape.
-func maxAbsDiff(t testing.TB, got, want *torch.Tensor) float64 {
-	t.Helper()
-	if !got.Valid() || !want.Valid() {
-		t.Fatalf("nil tensor (got %v, want %v)", got, want)
-	}
-	if !torch.SameShape(got.Shape(), want.Shape()) {
-		return math.Inf(1)
-	}
-	g, err := got.Float64s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := want.Float64s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := 0.0
-	for i := range g {
-		e := math.Abs(g[i] - w[i])
-		if math.IsNaN(e) {
-			return math.NaN()
-		}
-		d = math.Max(d, e)
-	}
-	return d
-}
-
-func noErr(t testing.TB, s *torch.Scope) {
-	t.Helper()
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-}
+// maxAbsDiff and noErr are the shared helpers (internal/tensortest).
+var (
+	maxAbsDiff = tensortest.MaxAbsDiff
+	noErr      = tensortest.NoErr
+)
 
 // fixtureIO reads NAME.io.pt into s.
 func fixtureIO(t testing.TB, s *torch.Scope, name string) *torch.StateDict {

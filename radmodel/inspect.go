@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func inferConfig(r *Report, keys []string, shapes map[string][]int64) {
 		InChannels: int(in0[1]), OutChannels: int(out2[0]), ModelChannels: int(te0[1]),
 		ConvResample: true, Dims: 2, NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1,
 	}
-	c.LearnSigma = c.OutChannels == 2*c.InChannels
+	c.LearnSigma = c.OutputsVariance()
 	if le := shapes["label_emb.weight"]; len(le) == 2 {
 		c.NumClasses = int(le[0])
 	}
@@ -215,7 +216,7 @@ func inferConfig(r *Report, keys []string, shapes map[string][]int64) {
 		return
 	}
 	for _, s := range specs {
-		if fs, ok := shapes[s.Key]; !ok || !torch.SameShape(fs, s.Shape) {
+		if fs, ok := shapes[s.Key]; !ok || !slices.Equal(fs, s.Shape) {
 			r.Notes = append(r.Notes, fmt.Sprintf("inferred config does not reproduce %s", s.Key))
 			return
 		}
@@ -226,10 +227,7 @@ func inferConfig(r *Report, keys []string, shapes map[string][]int64) {
 // defaultSizeFor is the image size whose script_util default channel_mult
 // equals mult (0 if none).
 func defaultSizeFor(mult []float64) int {
-	defaults := map[int][]float64{
-		512: {0.5, 1, 1, 2, 2, 4, 4}, 256: {1, 1, 2, 2, 4, 4}, 128: {1, 1, 2, 3, 4}, 64: {1, 2, 3, 4},
-	}
-	for size, d := range defaults {
+	for size, d := range defaultChannelMult {
 		if len(d) != len(mult) {
 			continue
 		}

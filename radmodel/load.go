@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -132,9 +133,13 @@ func sniff(path string) string {
 	defer f.Close()
 	head := make([]byte, 16)
 	n, _ := io.ReadFull(f, head)
-	head = head[:n]
+	return sniffBytes(head[:n])
+}
+
+// sniffBytes names what a file starting with head looks like.
+func sniffBytes(head []byte) string {
 	switch {
-	case n == 0:
+	case len(head) == 0:
 		return "an empty file"
 	case bytes.HasPrefix(head, []byte("\x89PNG")):
 		return "a PNG image"
@@ -225,7 +230,7 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 		switch {
 		case !ok || t == nil:
 			missing = append(missing, s.Key)
-		case !torch.SameShape(t.Shape(), s.Shape):
+		case !slices.Equal(t.Shape(), s.Shape):
 			bad = append(bad, shapeMismatch{key: s.Key, file: t.Shape(), want: s.Shape})
 		case !t.DType().IsFloat():
 			bad = append(bad, shapeMismatch{key: s.Key, file: t.Shape(), want: s.Shape, dtype: t.DType()})
@@ -257,7 +262,7 @@ func (m *UNet) checkKeys(sd *torch.StateDict, source string) error {
 	list("unexpected keys", ", ", unexpected)
 	ms := make([]string, len(bad))
 	for i, x := range bad {
-		if x.dtype != 0 && torch.SameShape(x.file, x.want) {
+		if x.dtype != 0 && slices.Equal(x.file, x.want) {
 			ms[i] = fmt.Sprintf("%s is %s, not a float tensor", x.key, x.dtype)
 		} else {
 			ms[i] = fmt.Sprintf("%s: file %v, config %v", x.key, x.file, x.want)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -541,7 +542,7 @@ func (m *UNet) applyAdapter(path string, d *torch.StateDict, o ApplyOpts) (Adapt
 			missing = append(missing, n)
 			continue
 		}
-		if !torch.SameShape(src.Shape(), ts[i].Shape()) {
+		if !slices.Equal(src.Shape(), ts[i].Shape()) {
 			bad = append(bad, fmt.Sprintf("%s %v (want %v)", n, src.Shape(), ts[i].Shape()))
 			continue
 		}

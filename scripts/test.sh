@@ -12,3 +12,6 @@ fi
 go vet ./...
 # -count=1: go's test cache does not see the shim library change.
 go test -count=1 -timeout 30m ./... "$@"
+# the race detector over the packages with concurrent code (the sampler's
+# batching and cancellation, the data loader's workers, the CLI's jobs)
+go test -race -count=1 -timeout 30m ./infer ./train/data ./cmd/radctl "$@"

@@ -41,7 +41,7 @@ func (s *Scope) Grad(t *Tensor) *Tensor {
 	}
 	var h C.rt_tensor
 	if e := C.rt_grad(t.h, &h); e != nil {
-		s.err = fmt.Errorf("grad: %w", goErr(e))
+		s.err = &OpError{Op: "grad", Err: goErr(e)}
 		return nil
 	}
 	if h == nil {

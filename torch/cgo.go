@@ -9,7 +9,6 @@ package torch
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -54,16 +53,6 @@ func defaultThreads() {
 // CheckABI reports whether the loaded shim library matches this package.
 // Every entry point that loads models calls it; radctl calls it at start.
 func CheckABI() error { return errABI }
-
-// goErr turns a shim error string into a Go error and frees it.
-func goErr(e C.rt_error) error {
-	if e == nil {
-		return nil
-	}
-	msg := C.GoString(e)
-	C.rt_free_error(e)
-	return errors.New(msg)
-}
 
 // int64Ptr gives C a pointer to a shape or dims slice (nil when empty).
 func int64Ptr(s []int64) *C.int64_t {

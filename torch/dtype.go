@@ -23,11 +23,14 @@ const (
 	Bool     DType = C.RT_BOOL
 	Int8     DType = C.RT_I8
 	Int16    DType = C.RT_I16
+
+	// InvalidDType is the dtype of a nil or freed tensor.
+	InvalidDType DType = -1
 )
 
 var dtypeNames = map[DType]string{
 	Float32: "float32", Float64: "float64", Float16: "float16", BFloat16: "bfloat16",
-	Int64: "int64", Int32: "int32", Uint8: "uint8", Bool: "bool", Int8: "int8", Int16: "int16",
+	Int64: "int64", Int32: "int32", Uint8: "uint8", Bool: "bool", Int8: "int8", Int16: "int16", InvalidDType: "invalid",
 }
 
 var dtypeSizes = map[DType]int{

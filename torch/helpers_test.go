@@ -2,6 +2,7 @@ package torch
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -44,7 +45,7 @@ func shapeIs(t *testing.T, name string, x *Tensor, want ...int64) {
 	if x == nil {
 		t.Fatalf("%s: nil tensor", name)
 	}
-	if !SameShape(x.Shape(), want) {
+	if !slices.Equal(x.Shape(), want) {
 		t.Fatalf("%s: shape %v, want %v", name, x.Shape(), want)
 	}
 }

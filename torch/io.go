@@ -64,18 +64,31 @@ func DetectFile(path string) (FileKind, error) {
 		return KindUnknown, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return KindUnknown, err
+	}
+	k, err := DetectReaderAt(f, st.Size())
+	if err != nil {
+		return k, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// DetectReaderAt tells which kind of tensor file the size bytes of r are
+// (e.g. a file of an fs.FS or embedded bytes, through bytes.Reader).
+func DetectReaderAt(r io.ReaderAt, size int64) (FileKind, error) {
 	head := make([]byte, 16)
-	n, _ := io.ReadFull(f, head)
+	n, err := r.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return KindUnknown, err
+	}
 	head = head[:n]
 	switch {
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
-		st, err := f.Stat()
+		zr, err := zip.NewReader(r, size)
 		if err != nil {
-			return KindUnknown, err
-		}
-		zr, err := zip.NewReader(f, st.Size())
-		if err != nil {
-			return KindUnknown, fmt.Errorf("%s: corrupt or truncated zip archive: %w", path, err)
+			return KindUnknown, fmt.Errorf("corrupt or truncated zip archive: %w", err)
 		}
 		for _, zf := range zr.File {
 			if strings.HasSuffix(zf.Name, "/constants.pkl") || zf.Name == "constants.pkl" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -75,7 +76,7 @@ func TestLoadStateDictFixtures(t *testing.T) {
 					t.Fatalf("key %d: TorchScript %q, state dict %q", i, n, d.Keys[i])
 				}
 				pt := d.Tensors[n]
-				if !SameShape(pt.Shape(), ts[i].Shape()) {
+				if !slices.Equal(pt.Shape(), ts[i].Shape()) {
 					t.Fatalf("%s: shapes %v vs %v", n, pt.Shape(), ts[i].Shape())
 				}
 				eq, err := s.All(s.Eq(pt, ts[i])).Item()
@@ -128,7 +129,7 @@ func TestLoadDiffusionTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := d.Get("full/betas")
-	if b == nil || b.DType() != Float64 || !SameShape(b.Shape(), []int64{1000}) {
+	if b == nil || b.DType() != Float64 || !slices.Equal(b.Shape(), []int64{1000}) {
 		t.Fatalf("full/betas: %v", b)
 	}
 	v := vals(t, b)
@@ -167,7 +168,7 @@ func TestSavePTRoundTrip(t *testing.T) {
 		if got == nil {
 			t.Fatalf("missing %q", n)
 		}
-		if got.DType() != ts[i].DType() || !SameShape(got.Shape(), ts[i].Shape()) {
+		if got.DType() != ts[i].DType() || !slices.Equal(got.Shape(), ts[i].Shape()) {
 			t.Fatalf("%s: %v, want %v", n, got, ts[i])
 		}
 		near(t, n, vals(t, got), vals(t, ts[i]), 0)
@@ -218,7 +219,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	for i, n := range names {
 		got := d.Get(n)
-		if got == nil || got.DType() != ts[i].DType() || !SameShape(got.Shape(), ts[i].Shape()) {
+		if got == nil || got.DType() != ts[i].DType() || !slices.Equal(got.Shape(), ts[i].Shape()) {
 			t.Fatalf("%s: %v, want %v", n, got, ts[i])
 		}
 		near(t, n, vals(t, got), vals(t, ts[i]), 0)

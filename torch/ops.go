@@ -7,7 +7,6 @@ import "C"
 import (
 	"fmt"
 	"math"
-	"strings"
 	"unsafe"
 )
 
@@ -15,11 +14,7 @@ import (
 // message naming the op and the shapes of its inputs.
 func (s *Scope) call(op string, e C.rt_error, h C.rt_tensor, in ...*Tensor) *Tensor {
 	if e != nil {
-		shapes := make([]string, len(in))
-		for i, t := range in {
-			shapes[i] = fmt.Sprint(t.Shape())
-		}
-		s.err = fmt.Errorf("%s(%s): %w", op, strings.Join(shapes, ", "), goErr(e))
+		s.err = opError(op, goErr(e), in...)
 		return nil
 	}
 	return s.track(h)

@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -103,7 +104,7 @@ func (o *AdamW) LoadState(state map[string]*Tensor, steps int64) error {
 			if !ok {
 				return fmt.Errorf("adamw state: missing %s", kv.k)
 			}
-			if !SameShape(src.Shape(), kv.t.Shape()) {
+			if !slices.Equal(src.Shape(), kv.t.Shape()) {
 				return fmt.Errorf("adamw state: %s has shape %v, parameter %d has %v", kv.k, src.Shape(), i, kv.t.Shape())
 			}
 			if err := kv.t.CopyFrom(src); err != nil {
@@ -120,19 +121,6 @@ func (o *AdamW) LoadState(state map[string]*Tensor, steps int64) error {
 
 // Close frees the optimizer's state.
 func (o *AdamW) Close() { o.scope.Close() }
-
-// SameShape reports whether two shapes are equal.
-func SameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // ClipGradNorm scales the gradients of params so that their global L2 norm
 // is at most maxNorm (as torch.nn.utils.clip_grad_norm_) and returns the

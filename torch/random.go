@@ -4,6 +4,7 @@ package torch
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -77,13 +78,13 @@ func (s *Scope) random(op string, g *Generator, kind C.int, a, b float64, dt DTy
 		return nil
 	}
 	if g == nil {
-		s.err = fmt.Errorf("%s: nil generator", op)
+		s.err = &OpError{Op: op, Err: errors.New("nil generator")}
 		return nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.h == nil {
-		s.err = fmt.Errorf("%s: generator is closed", op)
+		s.err = &OpError{Op: op, Err: errors.New("generator is closed")}
 		return nil
 	}
 	var h C.rt_tensor

@@ -229,16 +229,16 @@ func (s *Scope) ok(op string, ts ...*Tensor) bool {
 		return false
 	}
 	if s.closed {
-		s.err = fmt.Errorf("%s: %w", op, errClosed)
+		s.err = &OpError{Op: op, Err: errClosed}
 		return false
 	}
 	for i, t := range ts {
 		if t == nil {
-			s.err = fmt.Errorf("%s: input %d is nil", op, i)
+			s.err = &OpError{Op: op, Err: fmt.Errorf("input %d is nil", i)}
 			return false
 		}
 		if t.h == nil {
-			s.err = fmt.Errorf("%s: input %d was freed", op, i)
+			s.err = &OpError{Op: op, Err: fmt.Errorf("input %d was freed", i)}
 			return false
 		}
 	}
@@ -248,7 +248,7 @@ func (s *Scope) ok(op string, ts ...*Tensor) bool {
 // result records the outcome of a shim call that made one tensor.
 func (s *Scope) result(op string, e C.rt_error, h C.rt_tensor) *Tensor {
 	if e != nil {
-		s.err = fmt.Errorf("%s: %w", op, goErr(e))
+		s.err = &OpError{Op: op, Err: goErr(e)}
 		return nil
 	}
 	return s.track(h)

@@ -38,20 +38,25 @@ func (t *Tensor) Free() {
 // Valid reports whether t is non-nil and not freed.
 func (t *Tensor) Valid() bool { return t != nil && t.h != nil }
 
-func (t *Tensor) handle() C.rt_tensor {
-	if t == nil || t.h == nil {
-		panic("torch: use of a nil or freed tensor")
-	}
-	return t.h
-}
+// Metadata of a nil or freed tensor (the result of a failed op) is the
+// zero value: Dim 0, Shape nil, Size 0, Numel 0, DType InvalidDType, the
+// CPU device, false, 0. It never panics: the scope's Err says what failed.
 
 // Dim is the number of dimensions.
-func (t *Tensor) Dim() int { return int(C.rt_dim(t.handle())) }
+func (t *Tensor) Dim() int {
+	if !t.Valid() {
+		return 0
+	}
+	return int(C.rt_dim(t.h))
+}
 
 // Shape returns the sizes of t.
 func (t *Tensor) Shape() []int64 {
+	if !t.Valid() {
+		return nil
+	}
 	var buf [16]int64
-	n := int64(C.rt_shape(t.handle(), (*C.int64_t)(unsafe.Pointer(&buf[0])), 16))
+	n := int64(C.rt_shape(t.h, (*C.int64_t)(unsafe.Pointer(&buf[0])), 16))
 	if n <= 16 {
 		return append([]int64(nil), buf[:n]...)
 	}
@@ -61,7 +66,12 @@ func (t *Tensor) Shape() []int64 {
 }
 
 // Size returns the size of dimension d (negative d counts from the end).
+// A dimension out of range is a programming error and panics, except on a
+// nil or freed tensor, whose sizes are all 0.
 func (t *Tensor) Size(d int) int64 {
+	if !t.Valid() {
+		return 0
+	}
 	s := t.Shape()
 	if d < 0 {
 		d += len(s)
@@ -73,26 +83,45 @@ func (t *Tensor) Size(d int) int64 {
 }
 
 // Numel is the number of elements.
-func (t *Tensor) Numel() int64 { return int64(C.rt_numel(t.handle())) }
+func (t *Tensor) Numel() int64 {
+	if !t.Valid() {
+		return 0
+	}
+	return int64(C.rt_numel(t.h))
+}
 
-// DType is the element type.
-func (t *Tensor) DType() DType { return DType(C.rt_dtype(t.handle())) }
+// DType is the element type (InvalidDType for a nil or freed tensor).
+func (t *Tensor) DType() DType {
+	if !t.Valid() {
+		return InvalidDType
+	}
+	return DType(C.rt_dtype(t.h))
+}
 
 // Device is where the data lives.
 func (t *Tensor) Device() Device {
+	if !t.Valid() {
+		return Device{}
+	}
 	var ty, idx C.int
-	C.rt_device(t.handle(), &ty, &idx)
+	C.rt_device(t.h, &ty, &idx)
 	return Device{Type: DeviceType(ty), Index: int(idx)}
 }
 
 // IsContiguous reports whether t is contiguous in C order.
-func (t *Tensor) IsContiguous() bool { return C.rt_is_contiguous(t.handle()) != 0 }
+func (t *Tensor) IsContiguous() bool { return t.Valid() && C.rt_is_contiguous(t.h) != 0 }
 
 // RequiresGrad reports whether autograd tracks t.
-func (t *Tensor) RequiresGrad() bool { return C.rt_requires_grad(t.handle()) != 0 }
+func (t *Tensor) RequiresGrad() bool { return t.Valid() && C.rt_requires_grad(t.h) != 0 }
 
-// DataPtr is the address of t's data (for identity checks only).
-func (t *Tensor) DataPtr() uintptr { return uintptr(C.rt_data_ptr(t.handle())) }
+// DataPtr is the address of t's data (for identity checks only; 0 for a
+// nil or freed tensor).
+func (t *Tensor) DataPtr() uintptr {
+	if !t.Valid() {
+		return 0
+	}
+	return uintptr(C.rt_data_ptr(t.h))
+}
 
 func (t *Tensor) String() string {
 	if t == nil || t.h == nil {

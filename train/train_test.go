@@ -545,8 +545,12 @@ func TestPlot(t *testing.T) {
 	if err := PlotLoss(&buf, steps, []float64{1, math.NaN(), 0.5, 0.2, 0.1}, false, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := png.Decode(&buf); err != nil {
+	img, err := png.Decode(&buf)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 800 || b.Dy() != 480 {
+		t.Fatalf("plot of %v pixels, want 800x480", b)
 	}
 	for _, lin := range []bool{true, false} {
 		buf.Reset()

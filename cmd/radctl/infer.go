@@ -107,7 +107,7 @@ func runInfer(c *cli.Context) error {
 		Resolution:      res, MaxSide: c.Int("max-side"), MaxTilePixels: c.Int("max-tile-pixels"),
 	}
 	if o.Sampler == infer.RePaint {
-		o.RePaint = infer.RePaintOpts{Respacing: "250", JumpLength: c.Int("repaint-jump-length"), JumpNSample: c.Int("repaint-jump-n-sample")}
+		o.RePaint = infer.RePaintOpts{Respacing: infer.DefaultRePaint.Respacing, JumpLength: c.Int("repaint-jump-length"), JumpNSample: c.Int("repaint-jump-n-sample")}
 		if c.IsSet("steps") {
 			o.RePaint.Respacing = fmt.Sprint(c.Int("steps"))
 		}

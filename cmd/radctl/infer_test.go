@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/radinpaint/rad/infer/bench"
 )
 
 func writeTestPNG(t *testing.T, path string, img image.Image) {
@@ -113,7 +115,7 @@ func TestBenchCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v %s", err, o)
 	}
-	var r benchReport
+	var r bench.Report
 	if err := json.Unmarshal([]byte(o), &r); err != nil {
 		t.Fatalf("%v: %s", err, o)
 	}

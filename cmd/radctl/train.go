@@ -115,9 +115,12 @@ func runTrain(c *cli.Context) error {
 		cfg.Group = pg
 		cfg.BucketMB = c.Float64("bucket-mb")
 	}
-	cfg.Preview, err = trainPreview(cfg, c.Int("preview-steps"))
-	if err != nil {
-		return err
+	if cfg.SampleEvery > 0 {
+		spatial := cfg.Objective != train.ADM && !cfg.ScalarEmbedding
+		if cfg.Preview, err = infer.PreviewSampler(cfg.NoiseSchedule, cfg.DiffusionSteps, c.Int("preview-steps"),
+			cfg.TimestepOffset, spatial); err != nil {
+			return fmt.Errorf("--preview-steps: %w", err)
+		}
 	}
 	if !c.Bool("quiet") {
 		nl := "" // start a new line after the progress line

@@ -58,8 +58,16 @@ func CosineBetas(n int) []float64 {
 	return out
 }
 
-// NamedBetas returns the "linear" or "cosine" schedule of n steps.
+// DefaultSteps is the length of guided-diffusion's chain (diffusion_steps
+// 1000), the default wherever a chain's length is not given.
+const DefaultSteps = 1000
+
+// NamedBetas returns the "linear" (also "") or "cosine" schedule of n
+// steps (0: DefaultSteps).
 func NamedBetas(name string, n int) ([]float64, error) {
+	if n == 0 {
+		n = DefaultSteps
+	}
 	if n < 2 {
 		return nil, fmt.Errorf("diffusion steps must be >= 2, got %d", n)
 	}

@@ -1,6 +1,8 @@
 package diffusion
 
 import (
+	"sync"
+
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -15,6 +17,10 @@ type TimestepMapper struct {
 	// is model metadata: a LoRA adapter records the offset it was trained with.
 	Offset float64
 	table  []float64 // Bbar_{-1..N-1}
+
+	mu    sync.Mutex
+	scope *torch.Scope                   // owns the device copies
+	onDev map[torch.Device]*torch.Tensor // the table per device (TableOn)
 }
 
 // NewTimestepMapper inverts the noise levels of base's original chain.
@@ -51,16 +57,53 @@ func (tm *TimestepMapper) TauOf(bbar float64) float64 {
 	return float64(lo-1) + frac + tm.Offset
 }
 
-// Table is the mapper's Bbar table on dev, for MapWith (one copy per
-// sampling run instead of one per step).
+// Table is the mapper's Bbar table on dev, owned by s, for MapWith.
 func (tm *TimestepMapper) Table(s *torch.Scope, dev torch.Device) *torch.Tensor {
 	return torch.FromSliceOn(s, dev, tm.table)
 }
 
+// TableOn is the mapper's Bbar table on dev, copied there once and kept
+// by the mapper until Close (as the UNet keeps its timestep frequencies):
+// samplers and trainers share it instead of copying it per run or step.
+// It is safe for concurrent use.
+func (tm *TimestepMapper) TableOn(dev torch.Device) (*torch.Tensor, error) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if t, ok := tm.onDev[dev]; ok && t.Valid() {
+		return t, nil
+	}
+	if tm.scope == nil {
+		tm.scope = torch.NewNoGradScope()
+		tm.onDev = map[torch.Device]*torch.Tensor{}
+	}
+	t := tm.Table(tm.scope, dev)
+	if err := tm.scope.Err(); err != nil {
+		tm.scope.ClearErr()
+		return nil, err
+	}
+	tm.onDev[dev] = t
+	return t, nil
+}
+
+// Close frees the device copies of TableOn; the mapper stays usable.
+func (tm *TimestepMapper) Close() {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if tm.scope != nil {
+		tm.scope.Close()
+		tm.scope, tm.onDev = nil, nil
+	}
+}
+
 // Map returns tau + Offset (float32, same shape) for a Bbar map of any
-// shape, interpolated in float64.
+// shape, interpolated in float64 (with the table of TableOn).
 func (tm *TimestepMapper) Map(s *torch.Scope, bbar *torch.Tensor) *torch.Tensor {
-	return tm.MapWith(s, tm.Table(s, bbar.Device()), bbar)
+	tab, err := tm.TableOn(bbar.Device())
+	if err != nil {
+		s.SetErr(err)
+		return nil
+	}
+	return tm.MapWith(s, tab, bbar)
 }
 
 // MapWith is Map with the table from Table.

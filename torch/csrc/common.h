@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <c10/util/Optional.h>
 #include <string>
 #include <vector>
@@ -48,7 +49,22 @@ inline char* dup_error(const char* msg) {
 }
 
 // The first line(s) of a c10::Error without the C++ backtrace.
-inline char* c10_error(const c10::Error& e) { return dup_error(e.what_without_backtrace()); }
+// kOOMTag starts the message of an allocation failure (CUDA's
+// OutOfMemoryError, std::bad_alloc, the CPU allocator's "not enough
+// memory" / "can't allocate memory"): Go strips it and answers errors.Is(err, ErrOutOfMemory).
+constexpr const char* kOOMTag = "\x01oom\x01";
+
+inline char* oom_error(const char* msg) {
+  return dup_error((std::string(kOOMTag) + msg).c_str());
+}
+
+inline char* c10_error(const c10::Error& e) {
+  const char* msg = e.what_without_backtrace();
+  if (std::strstr(msg, "not enough memory") != nullptr || std::strstr(msg, "out of memory") != nullptr ||
+      std::strstr(msg, "can't allocate memory") != nullptr)
+    return oom_error(msg);
+  return dup_error(msg);
+}
 
 at::ScalarType to_scalar_type(int code);  // throws on an unknown code
 int from_scalar_type(at::ScalarType st);  // -1 when unsupported
@@ -90,8 +106,14 @@ class ModeGuard {
 #define RT_CATCH                                                   \
   return nullptr;                                                  \
   }                                                                \
+  catch (const c10::OutOfMemoryError& e) {                         \
+    return rt::oom_error(e.what_without_backtrace());              \
+  }                                                                \
   catch (const c10::Error& e) {                                    \
     return rt::c10_error(e);                                       \
+  }                                                                \
+  catch (const std::bad_alloc& e) {                                \
+    return rt::oom_error("std::bad_alloc: host allocation failed"); \
   }                                                                \
   catch (const std::exception& e) {                                \
     return rt::dup_error(e.what());                                \

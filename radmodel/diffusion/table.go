@@ -1,17 +1,17 @@
-package infer
+package diffusion
 
 import (
-	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 )
 
-// levelTable holds, for a binary mask, the levels and posterior of both
+// LevelTable holds, for a binary mask, the levels and posterior of both
 // kinds of pixel (known, hole) at every step of phase 1. They are computed
 // once per run by the schedule's own per-pixel functions on a two-pixel
 // mask, moved to the device in one copy, and placed per step with one
 // where per field: a handful of kernels per step instead of the generic
 // per-pixel path's hundred (which made RAD launch-bound on a GPU).
-type levelTable struct {
+// Samplers build one per run (NewLevelTable) and read step k with At.
+type LevelTable struct {
 	vals *torch.Tensor // [N, fields, 2]: [k][field][known, hole]
 }
 
@@ -32,7 +32,8 @@ const (
 	nFields
 )
 
-func newLevelTable(s *torch.Scope, sc *diffusion.Schedule, dev torch.Device) (*levelTable, error) {
+// NewLevelTable computes the table of sc's steps on dev, owned by s.
+func NewLevelTable(s *torch.Scope, sc *Schedule, dev torch.Device) (*LevelTable, error) {
 	n := sc.N()
 	c := s.Child()
 	defer c.Close()
@@ -64,20 +65,20 @@ func newLevelTable(s *torch.Scope, sc *diffusion.Schedule, dev torch.Device) (*l
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	return &levelTable{vals: s.Adopt(table)}, nil
+	return &LevelTable{vals: s.Adopt(table)}, nil
 }
 
-// at returns the levels and posterior of step k for the pixels of hole
+// At returns the levels and posterior of step k for the pixels of hole
 // (bool [B,1,H,W]); every sample of the batch is at step k.
-func (t *levelTable) at(s *torch.Scope, k, b int, hole *torch.Tensor) (*diffusion.Levels, *diffusion.Posterior) {
+func (t *LevelTable) At(s *torch.Scope, k, b int, hole *torch.Tensor) (*Levels, *Posterior) {
 	row := s.Select(t.vals, 0, int64(k)) // [F, 2]
 	field := func(f int) *torch.Tensor {
 		v := s.Select(row, 0, int64(f))
 		return s.Where(hole, s.Select(v, 0, 1), s.Select(v, 0, 0))
 	}
-	steps := uniform(k, b)
-	lv := &diffusion.Levels{
-		Steps: steps, K: steps, Phase: uniform(1, b),
+	steps := Uniform(k, b)
+	lv := &Levels{
+		Steps: steps, K: steps, Phase: Uniform(1, b),
 		LogA: field(fLogA), LogAPrev: field(fLogAPrev),
 		Bbar: field(fBbar), BbarPrev: field(fBbarPrev),
 		Alpha: field(fAlpha), Beta: field(fBeta),
@@ -85,10 +86,19 @@ func (t *levelTable) at(s *torch.Scope, k, b int, hole *torch.Tensor) (*diffusio
 		// the same for every pixel: a 0-dim flag that broadcasts
 		First: s.GtScalar(s.Select(s.Select(row, 0, fFirst), 0, 0), 0.5),
 	}
-	post := &diffusion.Posterior{
+	post := &Posterior{
 		Coef1: field(fCoef1), Coef2: field(fCoef2),
 		Variance: field(fVar), VarianceClipped: field(fVarClipped),
 		LogVarianceClipped: field(fLogVarClipped),
 	}
 	return lv, post
+}
+
+// Uniform is the step list of a batch of b samples all at step k.
+func Uniform(k, b int) []int {
+	out := make([]int, b)
+	for i := range out {
+		out[i] = k
+	}
+	return out
 }

@@ -1,5 +1,0 @@
-package infer
-
-import "math"
-
-func sqrt(v float64) float64 { return math.Sqrt(v) }
