@@ -4,7 +4,8 @@
 # global batch, rad-full on the Fashion-MNIST config, plus the all-reduce's
 # share of a step (rank 0's comm_seconds / seconds in train.jsonl).
 # Usage: scripts/ddp-bench.sh [DATA]   (env: STEPS=30 GLOBAL=16 NPROC=2
-# THREADS=2 ROUNDS=2 CONFIG=models/configs/fmnist.json)
+# THREADS=2 ROUNDS=2 CONFIG=models/configs/fmnist.json; CONTROL=1 adds a
+# row of 1 process x 1 thread at the global batch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -32,4 +33,9 @@ for round in $(seq "$ROUNDS"); do
     --batch-size $((GLOBAL / NPROC)) --out "$tmp/dp-$round" >/dev/null
   read -r sps comm < <(stats "$tmp/dp-$round/train.jsonl")
   printf "%-6s %-28s %-10s %s\n" "$round" "$NPROC x $((THREADS / NPROC)) thread(s), batch $((GLOBAL / NPROC)) each" "$sps" "$comm"
+  if [ "${CONTROL:-0}" = 1 ]; then
+    RADTORCH_THREADS=1 bin/radctl train "${common[@]}" --batch-size "$GLOBAL" --out "$tmp/ctl-$round" >/dev/null
+    read -r sps comm < <(stats "$tmp/ctl-$round/train.jsonl")
+    printf "%-6s %-28s %-10s %s\n" "$round" "1 x 1 thread, batch $GLOBAL" "$sps" "-"
+  fi
 done
