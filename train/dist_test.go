@@ -434,3 +434,26 @@ func TestLaunchFromEnv(t *testing.T) {
 		t.Setenv(EnvMasterPort, "29500")
 	}
 }
+
+// TestOldCheckpointRNG: a checkpoint config written before Config.RNG
+// existed (no "rng" field) resumes on the old stream scheme, and new
+// runs default to the per-sample scheme.
+func TestOldCheckpointRNG(t *testing.T) {
+	var saved Config
+	if err := json.Unmarshal([]byte(`{"objective":"rad-full","batch_size":2,"accum":1,"seed":3,"lr":0.001}`), &saved); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	if c.RNG != RNGSample {
+		t.Fatalf("new runs: rng %q", c.RNG)
+	}
+	c.adoptSaved(saved)
+	c.Objective, c.Model, c.Data, c.Out = RADFull, tinyModel(t), "data", "out"
+	if err := c.normalize(); err != nil || c.RNG != RNGStream {
+		t.Fatalf("old checkpoint: rng %q, %v", c.RNG, err)
+	}
+	c.World = 2
+	if err := c.normalize(); err == nil || !strings.Contains(err.Error(), "resume it in one process") {
+		t.Fatalf("old checkpoint on 2 ranks: %v", err)
+	}
+}
