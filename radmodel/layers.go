@@ -494,7 +494,12 @@ func (r *resBlock) outLayers(c *torch.Scope, m *UNet, h *torch.Tensor, e *embTer
 	}
 	b := siluTmp(c, a)
 	if o.Train && r.dropout > 0 {
-		d := c.Dropout(b, r.dropout, true, o.Generator)
+		var d *torch.Tensor
+		if o.SampleGenerators != nil {
+			d = sampleDropout(c, b, r.dropout, o.SampleGenerators)
+		} else {
+			d = c.Dropout(b, r.dropout, true, o.Generator)
+		}
 		free(b)
 		b = d
 	}
@@ -666,4 +671,17 @@ func (q *sequential) forward(c *torch.Scope, m *UNet, h *torch.Tensor, emb *time
 		}
 		return h
 	})
+}
+
+// sampleDropout is dropout with sample i's mask drawn from gens[i].
+func sampleDropout(c *torch.Scope, b *torch.Tensor, p float64, gens []*torch.Generator) *torch.Tensor {
+	parts := make([]*torch.Tensor, len(gens))
+	for i, g := range gens {
+		xi := c.Narrow(b, 0, int64(i), 1)
+		parts[i] = c.Dropout(xi, p, true, g)
+		free(xi)
+	}
+	out := c.Cat(0, parts...)
+	free(parts...)
+	return out
 }

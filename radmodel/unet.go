@@ -343,6 +343,11 @@ type ForwardOpts struct {
 	// Generator. Grad mode is the scope's own.
 	Train     bool
 	Generator *torch.Generator
+	// SampleGenerators, when set, replaces Generator: sample i's dropout
+	// masks are drawn from SampleGenerators[i] (one per sample of the
+	// batch), so that they do not depend on the sample's batch or place
+	// in it (data-parallel training).
+	SampleGenerators []*torch.Generator
 	// Hook, if set, sees intermediate tensors under the names of the
 	// reference fixtures: emb_sin, emb_time, emb_label, emb, h_in_K,
 	// h_mid_0, h_mid_1, h_mid, h_out_K and out. The tensors are valid
@@ -434,8 +439,11 @@ func (m *UNet) checkInputs(x, t, y *torch.Tensor, o ForwardOpts) error {
 	} else if y != nil {
 		return fmt.Errorf("labels y given to an unconditional model")
 	}
-	if o.Train && m.cfg.Dropout > 0 && o.Generator == nil {
+	if o.Train && m.cfg.Dropout > 0 && o.Generator == nil && o.SampleGenerators == nil {
 		return fmt.Errorf("training with dropout %g needs a Generator", m.cfg.Dropout)
+	}
+	if o.SampleGenerators != nil && int64(len(o.SampleGenerators)) != xs[0] {
+		return fmt.Errorf("%d sample generators for a batch of %d", len(o.SampleGenerators), xs[0])
 	}
 	return nil
 }

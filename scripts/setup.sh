@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine for RAD and builds everything:
-#   apt packages (libtorch-dev, cmake, a C++ compiler; python3-torch for the
-#   interop tests; chromium for the service's browser test when
-#   RAD_BROWSER_TESTS=1 or CI=true, as scripts/test.sh sets), Go modules
-#   (pinned in go.mod), the libtorch shim (build/libradtorch.so),
-#   bin/radctl and the main job's photo (data/cimg/,
-#   scripts/fetch-data.sh). Quick when all is there.
+#   apt packages (libtorch-dev, libgloo-dev (c10d's Gloo headers), cmake, a
+#   C++ compiler; python3-torch for the interop tests; chromium for the
+#   service's browser test when RAD_BROWSER_TESTS=1 or CI=true, as
+#   scripts/test.sh sets), Go modules (pinned in go.mod), the libtorch shim
+#   (build/libradtorch.so), bin/radctl and the main job's photo
+#   (data/cimg/, scripts/fetch-data.sh). Quick when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ go_ok() {
 }
 
 need=()
-pkgs=(libtorch-dev cmake g++ make python3-torch)
+pkgs=(libtorch-dev libgloo-dev cmake g++ make python3-torch)
 if [ "${RAD_BROWSER_TESTS:-}" = 1 ] || [ "${CI:-}" = true ]; then
   pkgs+=(chromium) # serve's TestBrowser drives it headless
 fi

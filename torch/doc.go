@@ -58,6 +58,14 @@
 // OMP_NUM_THREADS or RADTORCH_THREADS says otherwise; SetNumThreads changes
 // it later.
 //
+// # Process groups
+//
+// NewProcessGroup joins a c10d process group (TCPStore rendezvous, Gloo
+// for CPU tensors, NCCL for CUDA tensors in a CUDA build) for
+// data-parallel training; AllReduce and Broadcast move a list of tensors
+// as one flat buffer. A dead or missing peer, or an unreachable store, is
+// an error after at most the group's timeout, never a hang or an abort.
+//
 // # Files
 //
 // LoadPT reads torch.save files (zip and legacy; OrderedDict state dicts

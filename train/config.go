@@ -127,6 +127,22 @@ type Config struct {
 	// Seed fixes every random choice: adapter init, random model init,
 	// timesteps, noise, dropout, data order, crops, flips and masks.
 	Seed uint64 `json:"seed"`
+	// RNG is how the timesteps, noise and dropout of a sample are drawn:
+	// RNGSample (DefaultConfig's) or RNGStream ("" too: checkpoints
+	// written before RNGSample existed resume with the stream they ran).
+	RNG string `json:"rng,omitempty"`
+	// World is the number of data-parallel ranks the run trains on (0 or
+	// 1: one process); Run sets it from Group. BatchSize is per rank: a
+	// step sees World x BatchSize x Accum samples.
+	World int `json:"world_size,omitempty"`
+	// Group, when set, makes the run one rank of a data-parallel run
+	// (World = Group.World()): weights broadcast from rank 0, gradients
+	// all-reduced, each rank reading its shard of every global batch,
+	// rank 0 alone writing files. See docs/DESIGN.md.
+	Group *torch.ProcessGroup `json:"-"`
+	// BucketMB is the size of the gradient all-reduce's buckets in MiB
+	// (0: 25, PyTorch DDP's default).
+	BucketMB float64 `json:"-"`
 	// Device is "cpu", "cuda" or "cuda:N". On CUDA the forward runs under
 	// bfloat16 autocast unless NoAutocast; losses are float32.
 	Device     string `json:"device"`
@@ -194,8 +210,24 @@ func DefaultConfig() Config {
 		SampleEvery:    1000,
 		PreviewImages:  4,
 		MaxNonFinite:   5,
+		RNG:            RNGSample,
 	}
 }
+
+// Random schemes of Config.RNG.
+const (
+	// RNGSample draws each sample's timestep, noise and dropout masks
+	// from generators keyed on the run's seed and the sample's position p
+	// in the data stream (p = global micro-batch number x global batch +
+	// index in it, which fixes the step), as its crop, flip and mask
+	// already are: the draws do not depend on the rank or batch slot that
+	// trains the sample, so a data-parallel run computes what one process
+	// with the global batch computes.
+	RNGSample = "sample"
+	// RNGStream draws them from three generators that run on over the
+	// whole run, batch after batch (the scheme before RNGSample).
+	RNGStream = "stream"
+)
 
 // normalize fills the few zero values that have an obvious meaning and
 // checks the rest.
@@ -235,6 +267,15 @@ func (c *Config) normalize() error {
 	if c.PreviewImages <= 0 {
 		c.PreviewImages = 4
 	}
+	if c.RNG == "" {
+		c.RNG = RNGStream
+	}
+	if c.Group != nil {
+		c.World = c.Group.World()
+	}
+	if c.World < 1 {
+		c.World = 1
+	}
 	bad := func(f string, a ...any) error { return fmt.Errorf("train: "+f, a...) }
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
@@ -272,6 +313,10 @@ func (c *Config) normalize() error {
 		return bad("save-every %d and sample-every %d must be >= 0", c.SaveEvery, c.SampleEvery)
 	case c.DiffusionSteps < 2:
 		return bad("diffusion steps %d, want >= 2", c.DiffusionSteps)
+	case c.RNG != RNGSample && c.RNG != RNGStream:
+		return bad("random scheme %q, want %q or %q", c.RNG, RNGSample, RNGStream)
+	case c.World > 1 && c.RNG != RNGSample:
+		return bad("data-parallel training needs the per-sample random scheme (rng %q); this run uses %q (a checkpoint written before it existed): resume it in one process", RNGSample, c.RNG)
 	}
 	if err := c.Model.Validate(); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -333,12 +378,14 @@ func (c *Config) adoptSaved(saved Config) []string {
 	diff("scalar embedding", c.ScalarEmbedding, saved.ScalarEmbedding)
 	diff("zoom", c.ZoomMax, saved.ZoomMax)
 	diff("mask kind", c.MaskKind, saved.MaskKind)
+	diff("rng", c.RNG, saved.RNG)
 	c.Objective, c.Model, c.LR, c.WeightDecay, c.GradClip = saved.Objective, saved.Model, saved.LR, saved.WeightDecay, saved.GradClip
 	c.EMA, c.LambdaVLB, c.BatchSize, c.Accum, c.Seed = saved.EMA, saved.LambdaVLB, saved.BatchSize, saved.Accum, saved.Seed
 	c.TimestepOffset, c.LoRARank, c.LoRAAlpha = saved.TimestepOffset, saved.LoRARank, saved.LoRAAlpha
 	c.DiffusionSteps, c.NoiseSchedule, c.RandomCrop, c.NoFlip = saved.DiffusionSteps, saved.NoiseSchedule, saved.RandomCrop, saved.NoFlip
 	c.NoAutocast, c.CPUAutocast = saved.NoAutocast, saved.CPUAutocast
 	c.EMAWarmup, c.ScalarEmbedding, c.ZoomMax, c.MaskKind = saved.EMAWarmup, saved.ScalarEmbedding, saved.ZoomMax, saved.MaskKind
+	c.RNG = saved.RNG
 	if c.Base == "" {
 		c.Base = saved.Base
 	}
@@ -367,4 +414,40 @@ func EMADecay(decay float64, warmup string, n int64) float64 {
 		return math.Min(decay, float64(1+n)/float64(10+n))
 	}
 	return decay
+}
+
+// reshard adapts a resumed run to the world size of this session. The
+// checkpoint's data position counts global batches and, under RNGSample,
+// a sample's draws depend on its stream position only, so a run resumed
+// on W' ranks with the same global batch (World x BatchSize) computes
+// what the saved world size would have computed: BatchSize becomes
+// global/W'. A global batch that W' does not divide, or a run on the
+// old random stream, is refused.
+func (c *Config) reshard(ck *CheckpointInfo) error {
+	world := 1
+	if c.Group != nil {
+		world = c.Group.World()
+	}
+	return reshardTo(c, ck, world)
+}
+
+func reshardTo(c *Config, ck *CheckpointInfo, world int) error {
+	saved := max(ck.Config.World, 1)
+	if saved == world {
+		return nil
+	}
+	global := saved * c.BatchSize
+	if c.RNG != RNGSample {
+		return fmt.Errorf("train: checkpoint %s was trained on %d process(es) with the old random stream (rng %q); it resumes on %d process(es) only",
+			ck.Path, saved, RNGStream, saved)
+	}
+	if global%world != 0 {
+		return fmt.Errorf("train: checkpoint %s has a global batch of %d (%d ranks x %d): %d ranks cannot share it evenly; resume on a world size that divides %d",
+			ck.Path, global, saved, c.BatchSize, world, global)
+	}
+	if c.Logf != nil && (c.Group == nil || c.Group.Rank() == 0) {
+		c.Logf("resume: re-sharding the global batch of %d from %d to %d rank(s): %d samples per rank", global, saved, world, global/world)
+	}
+	c.BatchSize = global / world
+	return nil
 }

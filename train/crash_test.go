@@ -22,6 +22,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(ddpSpecEnv); spec != "" {
+		os.Exit(ddpWorker(spec))
+	}
 	if out := os.Getenv(crashOutEnv); out != "" {
 		os.Exit(crashChild(out, os.Getenv(crashDataEnv)))
 	}

@@ -44,6 +44,20 @@
 // per-thread sequence numbers, so a forward spread over threads sums
 // gradients in a varying order.
 //
+// # Data-parallel training
+//
+// With Config.Group (a torch.ProcessGroup joined from torchrun's
+// variables, see LaunchFromEnv and Launch.Join) a run is one rank of a
+// data-parallel run: rank 0's weights are broadcast, every rank trains
+// on its shard of every global batch (World x BatchSize samples), the
+// gradients are all-reduced in buckets after the backward, the losses,
+// the non-finite skip and stop requests are agreed in one small
+// all-reduce per step, and rank 0 alone writes files. Under RNGSample (the
+// default of new runs) every random draw of a sample is keyed on its
+// position in the data stream, so W ranks compute what one process with
+// the global batch computes; a resume on another world size re-shards the
+// same global batch. See docs/DESIGN.md §5.9.
+//
 // # Files
 //
 // Run writes into Config.Out: ckpt-<step>.safetensors every SaveEvery

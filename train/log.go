@@ -30,6 +30,9 @@ type Record struct {
 	Seconds float64
 	// BadFiles is the number of corrupt input files skipped so far.
 	BadFiles int
+	// CommSeconds is the time of the step's collectives (data-parallel
+	// runs: the gradient all-reduce and the loss/flag all-reduce).
+	CommSeconds float64
 }
 
 type recordJSON struct {
@@ -42,6 +45,7 @@ type recordJSON struct {
 	Skipped  bool     `json:"skipped"`
 	Seconds  float64  `json:"seconds"`
 	BadFiles int      `json:"bad_files"`
+	Comm     float64  `json:"comm_seconds,omitempty"`
 }
 
 func fin(v float64) *float64 {
@@ -61,7 +65,8 @@ func unfin(p *float64) float64 {
 // MarshalJSON writes the log line's object.
 func (r Record) MarshalJSON() ([]byte, error) {
 	return json.Marshal(recordJSON{Step: r.Step, MSE: fin(r.MSE), VLB: fin(r.VLB), Loss: fin(r.Loss), LR: r.LR,
-		GradNorm: fin(r.GradNorm), Skipped: r.Skipped, Seconds: math.Round(r.Seconds*1e6) / 1e6, BadFiles: r.BadFiles})
+		GradNorm: fin(r.GradNorm), Skipped: r.Skipped, Seconds: math.Round(r.Seconds*1e6) / 1e6, BadFiles: r.BadFiles,
+		Comm: math.Round(r.CommSeconds*1e6) / 1e6})
 }
 
 // UnmarshalJSON reads a log line.
@@ -71,7 +76,8 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Record{Step: j.Step, MSE: unfin(j.MSE), VLB: unfin(j.VLB), Loss: unfin(j.Loss), LR: j.LR,
-		GradNorm: unfin(j.GradNorm), Skipped: j.Skipped, Seconds: j.Seconds, BadFiles: j.BadFiles}
+		GradNorm: unfin(j.GradNorm), Skipped: j.Skipped, Seconds: j.Seconds, BadFiles: j.BadFiles,
+		CommSeconds: j.Comm}
 	return nil
 }
 
@@ -141,6 +147,9 @@ func openLog(path string, upTo int) (*stepLog, []Record, error) {
 }
 
 func (l *stepLog) write(r Record) error {
+	if l == nil { // a data-parallel run's ranks other than 0 write no log
+		return nil
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -98,6 +98,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Group != nil && cfg.Group.Rank() != 0 {
+		// only rank 0 speaks
+		logf = func(string, ...any) {}
+	}
 	ckScope := torch.NewNoGradScope()
 	defer ckScope.Close()
 	var ck *CheckpointInfo
@@ -108,6 +112,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 		if notes := cfg.adoptSaved(ck.Config); len(notes) > 0 {
 			logf("resume: using the checkpoint's settings: %s", joinNotes(notes))
+		}
+		if err := cfg.reshard(ck); err != nil {
+			return nil, err
 		}
 		logf("resuming from %s (step %d)", ckPath, ck.Step)
 	}
@@ -142,9 +149,16 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	defer t.close()
 	t.labels = labels
 	ckScope.Close() // the checkpoint's tensors are copied
+	startPos := 0
+	if ck != nil {
+		startPos = ck.DataPosition
+	}
+	if err := t.checkRanksAgree(startPos); err != nil {
+		return nil, err
+	}
 
 	r := &runner{t: t, cfg: &t.cfg, ctx: ctx, logf: logf, src: src, started: started,
-		res: &Result{StartStep: t.step, Step: t.step}}
+		res: &Result{StartStep: t.step, Step: t.step}, lead: t.rank() == 0}
 	defer func() {
 		r.res.Seconds = time.Since(started).Seconds()
 		res = r.res
@@ -190,6 +204,7 @@ type runner struct {
 	history []point
 	res     *Result
 	started time.Time
+	lead    bool // writes the files: rank 0 (or the only process)
 
 	prevSkipped  int // corrupt files counted before a resume
 	lastSaved    int
@@ -201,10 +216,12 @@ type runner struct {
 
 func (r *runner) run(ck *CheckpointInfo) (err error) {
 	cfg, t := r.cfg, r.t
-	removeStaleTemps(cfg.Out)
-	cj, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := atomicfile.WriteBytes(filepath.Join(cfg.Out, ConfigFile), append(cj, '\n')); err != nil {
-		return fmt.Errorf("train: %w", err)
+	if r.lead {
+		removeStaleTemps(cfg.Out)
+		cj, _ := json.MarshalIndent(cfg, "", "  ")
+		if err := atomicfile.WriteBytes(filepath.Join(cfg.Out, ConfigFile), append(cj, '\n')); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	pos := 0
 	if ck != nil {
@@ -212,8 +229,10 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 	}
 	r.lastSaved, r.lastSampled = t.step, t.step
 	var kept []Record
-	if r.log, kept, err = openLog(filepath.Join(cfg.Out, LogFile), t.step); err != nil {
-		return fmt.Errorf("train: log: %w", err)
+	if r.lead {
+		if r.log, kept, err = openLog(filepath.Join(cfg.Out, LogFile), t.step); err != nil {
+			return fmt.Errorf("train: log: %w", err)
+		}
 	}
 	defer r.log.close()
 	for _, rec := range kept {
@@ -223,7 +242,7 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 	}
 	dcfg := data.Config{Size: cfg.Model.ImageSize, Channels: cfg.Model.InChannels, BatchSize: cfg.BatchSize,
 		Seed: subSeed(cfg.Seed, "data"), Workers: cfg.Workers, RandomCrop: cfg.RandomCrop, Flip: !cfg.NoFlip,
-		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax}
+		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax, Shards: cfg.World, Shard: t.rank()}
 	// the loader runs on its own context: a step, once begun, completes
 	lctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -246,7 +265,7 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 	if pw == nil && isTerminal(os.Stderr) {
 		pw = os.Stderr
 	}
-	if pw != nil {
+	if pw != nil && r.lead {
 		r.prog = newProgress(pw, t.step, cfg.Steps)
 	}
 	defer r.prog.finish()
@@ -259,14 +278,27 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 			return microBatch{}, err
 		}
 		x, m := b.Tensors(bs)
-		return microBatch{x: x, m: m, indices: b.Indices}, bs.Err()
+		return microBatch{x: x, m: m, indices: b.Indices, pos: b.Positions}, bs.Err()
 	}
 	for t.step < cfg.Steps {
-		if cfg.MaxDuration > 0 && time.Since(r.started) >= cfg.MaxDuration {
+		timeUp := cfg.MaxDuration > 0 && time.Since(r.started) >= cfg.MaxDuration
+		if t.pg != nil {
+			// ranks stop together: each asks in a step's agreement, all
+			// stop after that step
+			t.wantStop = 0
+			if timeUp {
+				t.wantStop |= stopTime
+			}
+			if r.ctx.Err() != nil {
+				t.wantStop |= stopCancel
+			}
+			timeUp = t.stopAll&stopTime != 0 && t.stopAll&stopCancel == 0
+		}
+		if timeUp {
 			r.logf("stopping at step %d: the session's time limit (%s) is reached", t.step, cfg.MaxDuration)
 			break
 		}
-		if err := r.ctx.Err(); err != nil {
+		if err := r.stopErr(); err != nil {
 			if t.step > r.lastSaved {
 				if serr := r.save(); serr != nil {
 					return fmt.Errorf("%w (and the checkpoint at stop failed: %v)", err, serr)
@@ -326,6 +358,9 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 			return err
 		}
 	}
+	if !r.lead {
+		return nil
+	}
 	final, raw := FinalModel, FinalModelRaw
 	if cfg.Objective == RADLoRA {
 		final, raw = FinalAdapter, FinalAdapterRaw
@@ -343,10 +378,31 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 	return nil
 }
 
+// stopErr is the error that stops the run before the next step: the
+// context's, or in a data-parallel run, any rank's cancellation (agreed
+// in the last step).
+func (r *runner) stopErr() error {
+	t := r.t
+	if t.pg == nil {
+		return r.ctx.Err()
+	}
+	if t.stopAll&stopCancel == 0 {
+		return nil
+	}
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("train: stopped at step %d: another rank was cancelled: %w", t.step, context.Canceled)
+}
+
 // save writes the export and checkpoint of the current step, prunes old
-// ones and redraws the loss curve.
+// ones and redraws the loss curve (rank 0 only).
 func (r *runner) save() error {
 	cfg, t := r.cfg, r.t
+	if !r.lead {
+		r.lastSaved = t.step
+		return nil
+	}
 	prefix := exportModel
 	if cfg.Objective == RADLoRA {
 		prefix = exportLoRA
@@ -374,6 +430,9 @@ func (r *runner) save() error {
 }
 
 func (r *runner) plot() error {
+	if !r.lead {
+		return nil
+	}
 	if err := writeLossPlot(filepath.Join(r.cfg.Out, PlotFile), r.history, r.cfg.PlotLinear, string(r.cfg.Objective)); err != nil {
 		return fmt.Errorf("train: loss curve: %w", err)
 	}
@@ -386,7 +445,7 @@ func (r *runner) plot() error {
 func (r *runner) sample() error {
 	cfg, t := r.cfg, r.t
 	r.lastSampled = t.step
-	if cfg.Preview == nil {
+	if cfg.Preview == nil || !r.lead {
 		return nil
 	}
 	if r.previewX == nil {

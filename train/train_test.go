@@ -283,16 +283,18 @@ func TestResumeEquivalence(t *testing.T) {
 	model := tinyModel(t)
 	dataDir := shapesData(t, 12, 16)
 	base := saveRandomBase(t, model)
-	// "" is the EMA rule of checkpoints written before warm-up existed
+	// "" is the EMA rule and the random scheme of checkpoints written
+	// before warm-up and RNGSample existed
 	for _, tc := range []struct {
-		obj    Objective
-		warmup string
-	}{{RADFull, EMAWarmupRatio}, {RADLoRA, EMAWarmupRatio}, {RADFull, ""}} {
+		obj         Objective
+		warmup, rng string
+	}{{RADFull, EMAWarmupRatio, RNGSample}, {RADLoRA, EMAWarmupRatio, RNGSample}, {RADFull, "", ""}} {
 		obj := tc.obj
-		t.Run(string(obj)+"/ema-warmup-"+tc.warmup, func(t *testing.T) {
+		t.Run(string(obj)+"/ema-warmup-"+tc.warmup+"/rng-"+tc.rng, func(t *testing.T) {
 			mk := func() Config {
 				c := testConfig(t, model, dataDir, obj)
 				c.EMAWarmup = tc.warmup
+				c.RNG = tc.rng
 				c.Model.Dropout = 0.1
 				c.BatchSize = 3
 				c.Accum = 2

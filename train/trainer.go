@@ -51,12 +51,17 @@ type trainer struct {
 	step        int // optimizer steps done (skipped ones included)
 	nonfinite   int // steps skipped in all
 	consecutive int // skipped in a row
+
+	pg       *torch.ProcessGroup // data-parallel runs only
+	wantStop int                 // this rank's stop request for the next step (stopTime, stopCancel)
+	stopAll  int                 // the stop requests of all ranks, agreed in the last step
 }
 
 // microBatch is one micro-batch on the CPU: images, masks, labels.
 type microBatch struct {
 	x, m    *torch.Tensor
 	indices []int
+	pos     []int64 // the samples' stream positions (RNGSample's keys)
 }
 
 // testHooks let tests poison a step's loss and watch the trainer.
@@ -107,7 +112,7 @@ func newTrainerWith(cfg Config, ck *CheckpointInfo, sd *torch.StateDict, model *
 	}
 	t = &trainer{cfg: cfg, dev: dev, autocast: dev.IsCUDA() && !cfg.NoAutocast || !dev.IsCUDA() && cfg.CPUAutocast,
 		sched: diffusion.NewSchedule(base), mapper: diffusion.NewTimestepMapper(base, cfg.TimestepOffset),
-		gens: map[string]*torch.Generator{}, model: model}
+		gens: map[string]*torch.Generator{}, model: model, pg: cfg.Group}
 	defer func() {
 		if err != nil {
 			t.close()
@@ -137,6 +142,9 @@ func newTrainerWith(cfg Config, ck *CheckpointInfo, sd *torch.StateDict, model *
 		if err := t.restore(ck, sd); err != nil {
 			return nil, err
 		}
+	}
+	if err := t.broadcastState(); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -381,11 +389,32 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	x := s.ToDevice(mb.x, t.dev, torch.Float32)
 	m := s.ToDevice(mb.m, t.dev, torch.Float32)
 	b := mb.x.Size(0)
-	steps, err := t.drawSteps(s, b)
-	if err != nil {
-		return lossTerms{}, err
+	var steps []int
+	var noise *torch.Tensor
+	var dropout []*torch.Generator
+	if t.cfg.RNG == RNGSample {
+		if int64(len(mb.pos)) != b {
+			return lossTerms{}, fmt.Errorf("train: %d sample positions for a batch of %d", len(mb.pos), b)
+		}
+		hi := int64(t.sched.T())
+		if t.cfg.Objective == ADM {
+			hi = int64(t.sched.N())
+		}
+		steps = t.sampleSteps(mb.pos, hi)
+		noise = t.sampleNoise(s, mb.pos, mb.x.Shape())
+		dropout = t.sampleDropout(mb.pos)
+		defer func() {
+			for _, g := range dropout {
+				g.Close()
+			}
+		}()
+	} else {
+		var err error
+		if steps, err = t.drawSteps(s, b); err != nil {
+			return lossTerms{}, err
+		}
+		noise = s.Randn(t.gens["noise"], torch.Float32, t.dev, mb.x.Shape()...)
 	}
-	noise := s.Randn(t.gens["noise"], torch.Float32, t.dev, mb.x.Shape()...)
 	if t.cfg.Objective == ADM {
 		m = s.OnesLike(m)
 	}
@@ -426,7 +455,7 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	if err := s.Err(); err != nil {
 		return lossTerms{}, err
 	}
-	out, err := t.forwardModel(s, xt, tin, y)
+	out, err := t.forwardModel(s, xt, tin, y, dropout)
 	if err != nil {
 		return lossTerms{}, err
 	}
@@ -486,13 +515,14 @@ func scalarTimesteps(sc *diffusion.Schedule, steps []int) []float32 {
 // CUDA) on x_t with timesteps tin. A batch of timestep maps (every sample
 // at its own step) stays on the spatial embedding's fast path: radmodel
 // takes each sample's few levels apart.
-func (t *trainer) forwardModel(s *torch.Scope, xt, tin, y *torch.Tensor) (*torch.Tensor, error) {
+func (t *trainer) forwardModel(s *torch.Scope, xt, tin, y *torch.Tensor, dropout []*torch.Generator) (*torch.Tensor, error) {
 	fs := s.Child()
 	defer fs.Close()
 	if t.autocast {
 		fs.SetAutocast(torch.BFloat16)
 	}
-	out := fs.Keep(t.model.ForwardWith(fs, xt, tin, y, radmodel.ForwardOpts{Train: true, Generator: t.gens["dropout"]}))
+	opts := radmodel.ForwardOpts{Train: true, Generator: t.gens["dropout"], SampleGenerators: dropout}
+	out := fs.Keep(t.model.ForwardWith(fs, xt, tin, y, opts))
 	return out, fs.Err()
 }
 
@@ -526,6 +556,12 @@ func (t *trainer) trainStep(next func() (microBatch, error)) (Record, error) {
 		}
 	}
 	rec.GradNorm = math.NaN()
+	if t.pg != nil {
+		var err error
+		if bad, err = t.dataParallel(&rec, bad); err != nil {
+			return rec, fmt.Errorf("train: step %d: %w", rec.Step, err)
+		}
+	}
 	if !bad {
 		n, err := torch.ClipGradNorm(t.params, t.cfg.GradClip)
 		if err != nil {

@@ -30,6 +30,7 @@ func main() {
 			}
 		},
 	}
+	rawArgs = os.Args[1:]
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "radctl:", err)
 		os.Exit(1)

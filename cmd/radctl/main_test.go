@@ -19,6 +19,7 @@ func run(t *testing.T, args ...string) (string, error) {
 	var out bytes.Buffer
 	app := &cli.App{Name: "radctl", Commands: commands, Writer: &out, ErrWriter: &out,
 		ExitErrHandler: func(*cli.Context, error) {}}
+	rawArgs = args
 	err := app.Run(append([]string{"radctl"}, args...))
 	return out.String(), err
 }

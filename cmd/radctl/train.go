@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -40,7 +41,12 @@ func init() {
 			"at the n-th update), so short runs export usable EMA weights.\n\n" +
 			"--resume CKPT, --resume latest (the newest checkpoint in OUT) or --resume auto (latest if any,\n" +
 			"else a fresh run) continues a run exactly; the checkpoint's settings are used, and flags that\n" +
-			"contradict them are refused. Ctrl-C stops after the current step with a checkpoint.",
+			"contradict them are refused. Ctrl-C stops after the current step with a checkpoint.\n\n" +
+			"Data-parallel training (c10d: Gloo on the CPU, NCCL on CUDA): --nproc N runs N workers here;\n" +
+			"under a launcher (torchrun-style: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set) each\n" +
+			"process is one rank (CUDA: device cuda:LOCAL_RANK). --batch-size is per rank: a step sees\n" +
+			"WORLD_SIZE x batch-size x accum images, and equals one process with that batch. Rank 0 writes\n" +
+			"the files; a resume on another world size re-shards the same global batch.",
 		Flags: append(flags,
 			&cli.StringFlag{Name: "objective", Value: string(train.RADLoRA), Usage: "rad-lora, rad-full or adm"},
 			&cli.StringFlag{Name: "data", Usage: "training images: a folder of PNG/JPEG files or an IDX (.gz) file"},
@@ -77,15 +83,37 @@ func init() {
 			&cli.StringFlag{Name: "resume", Usage: "checkpoint to resume, \"latest\" or \"auto\""},
 			&cli.IntFlag{Name: "max-nonfinite", Value: def.MaxNonFinite, Usage: "stop after N steps in a row with a NaN/Inf loss or gradient"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress line"},
+			&cli.IntFlag{Name: "nproc", Value: 1, Usage: "data-parallel: run N worker processes on this machine (each --batch-size images; rank 0 writes the files)"},
+			&cli.DurationFlag{Name: "dist-timeout", Value: 5 * time.Minute, Usage: "data-parallel: how long the rendezvous and each all-reduce wait for the other ranks before failing"},
+			&cli.StringFlag{Name: "dist-backend", Usage: "data-parallel: gloo or nccl (default: nccl on CUDA, gloo on the CPU)"},
+			&cli.Float64Flag{Name: "bucket-mb", Value: train.DefaultBucketMB, Usage: "data-parallel: gradient all-reduce bucket size in MiB"},
 		),
 		Action: runTrain,
 	})
 }
 
 func runTrain(c *cli.Context) error {
+	launch, err := train.LaunchFromEnv()
+	if err != nil {
+		return err
+	}
+	if n := c.Int("nproc"); launch == nil && n > 1 {
+		return spawnWorkers(c.Context, n, c.App.Writer, c.App.ErrWriter)
+	} else if n < 1 {
+		return fmt.Errorf("--nproc %d, want >= 1", n)
+	}
 	cfg, resume, err := trainConfig(c)
 	if err != nil {
 		return err
+	}
+	if launch != nil {
+		pg, err := joinGroup(c, launch, &cfg)
+		if err != nil {
+			return err
+		}
+		defer pg.Close()
+		cfg.Group = pg
+		cfg.BucketMB = c.Float64("bucket-mb")
 	}
 	if cfg.SampleEvery > 0 {
 		spatial := cfg.Objective != train.ADM && !cfg.ScalarEmbedding
@@ -106,7 +134,7 @@ func runTrain(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := train.Run(ctx, cfg)
-	if res != nil {
+	if res != nil && (launch == nil || launch.Rank == 0) {
 		w := c.App.Writer
 		last := "-"
 		if n := len(res.Records); n > 0 {
@@ -125,6 +153,29 @@ func runTrain(c *cli.Context) error {
 		return fmt.Errorf("%w (radctl train --resume latest)", err)
 	}
 	return err
+}
+
+// joinGroup joins the launch's process group: NCCL on CUDA (each rank on
+// cuda:LOCAL_RANK), Gloo on the CPU, unless --dist-backend says.
+func joinGroup(c *cli.Context, l *train.Launch, cfg *train.Config) (*torch.ProcessGroup, error) {
+	dev, err := torch.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	backend := torch.Gloo
+	if dev.IsCUDA() {
+		dev = torch.CUDA(l.LocalRank)
+		cfg.Device = dev.String()
+		backend = torch.NCCL
+	}
+	if b := c.String("dist-backend"); b != "" {
+		backend = torch.Backend(b)
+	}
+	pg, err := l.Join(backend, c.Duration("dist-timeout"))
+	if err != nil {
+		return nil, fmt.Errorf("rank %d of %d: %w", l.Rank, l.World, err)
+	}
+	return pg, nil
 }
 
 type discard struct{}

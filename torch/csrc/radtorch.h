@@ -27,6 +27,7 @@ extern "C" {
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
 typedef struct rt_generator_s* rt_generator;
+typedef struct rt_pg_s* rt_pg;
 typedef char* rt_error;
 
 /* dtype codes */
@@ -281,6 +282,29 @@ rt_error rt_pickle_save(const char** names, rt_tensor* ts, int64_t n, char** buf
 
 /* ---- benchmark helper: n iterations of out = a + b inside C++; ns in total ---- */
 rt_error rt_bench_add_loop(rt_tensor a, rt_tensor b, int64_t n, int64_t* ns);
+
+
+/* ---- c10d: data-parallel process groups (dist.cpp) ----
+ * A process group is a TCPStore rendezvous (rank 0 hosts the store at
+ * host:port) and a c10d backend over it: RT_DIST_GLOO (CPU tensors) or
+ * RT_DIST_NCCL (CUDA tensors; only in a CUDA build with NCCL). Every
+ * collective waits at most timeout_ms for its peers and then fails: a dead
+ * or missing peer is an error, never a hang. After a failed collective the
+ * group is broken: every later call fails at once. */
+enum { RT_DIST_GLOO = 0, RT_DIST_NCCL = 1 };
+/* bit 0: Gloo compiled in; bit 1: NCCL compiled in */
+int rt_dist_backends(void);
+/* iface: Gloo's network interface ("" = the address that reaches host:
+ * loopback for a loopback host, else this machine's hostname) */
+rt_error rt_dist_init(const char* host, int port, int rank, int world, int backend,
+                      int64_t timeout_ms, const char* iface, rt_pg* out);
+void rt_dist_free(rt_pg pg);
+/* ts[i] = scale * sum over ranks of ts[i], in place; the n tensors (one
+ * dtype and device) travel as one flat buffer, one collective call */
+rt_error rt_dist_allreduce(rt_pg pg, rt_tensor* ts, int64_t n, double scale);
+/* ts[i] = root's ts[i], in place, one flat buffer */
+rt_error rt_dist_broadcast(rt_pg pg, rt_tensor* ts, int64_t n, int root);
+rt_error rt_dist_barrier(rt_pg pg);
 
 #ifdef __cplusplus
 }

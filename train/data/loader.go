@@ -19,8 +19,14 @@ type Config struct {
 	Size int
 	// Channels is the model's channel count: 1 (gray) or 3 (RGB).
 	Channels int
-	// BatchSize is the number of samples in a batch (>= 1).
+	// BatchSize is the number of samples in a batch (>= 1): with Shards
+	// > 1, in this shard's part of each global batch.
 	BatchSize int
+	// Shards > 1 splits every global batch of Shards x BatchSize samples
+	// into Shards parts and returns part Shard (0..Shards-1): the loaders
+	// of a data-parallel run's ranks together return exactly the batches
+	// of one loader with BatchSize x Shards. 0 or 1: no split.
+	Shards, Shard int
 	// Seed fixes the shuffle, crops, flips and masks.
 	Seed uint64
 	// Workers is the number of decoding goroutines; <= 0 means GOMAXPROCS.
@@ -57,6 +63,12 @@ func (c *Config) check() error {
 	if c.BatchSize < 1 {
 		return fmt.Errorf("data: batch size %d, want >= 1", c.BatchSize)
 	}
+	if c.Shards < 1 {
+		c.Shards = 1
+	}
+	if c.Shard < 0 || c.Shard >= c.Shards {
+		return fmt.Errorf("data: shard %d of %d, want 0..%d", c.Shard, c.Shards, c.Shards-1)
+	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -91,6 +103,9 @@ type Batch struct {
 	// Indices are the source indices of the images (a corrupt file's
 	// replacement where one was skipped).
 	Indices []int
+	// Positions are the samples' numbers in the stream (see Loader): what
+	// every random draw of a sample is keyed on.
+	Positions []int64
 	// Flipped says which samples were mirrored.
 	Flipped []bool
 }
@@ -137,7 +152,8 @@ var errStopped = errors.New("data: loader stopped")
 // the source, Size, Channels, BatchSize, Seed, RandomCrop, Flip, MaskKind
 // and the start batch only, not on Workers, Prefetch or timing.
 //
-// The samples form one stream: sample p (p = batch*BatchSize + j) is
+// The samples form one stream: sample p (p = batch*BatchSize + j; with
+// shards, p = (batch*Shards + Shard)*BatchSize + j) is
 // epoch e = p / n's shuffled image number p mod n (n = source length), so
 // that batches run on across epochs and no image is dropped. Sample p's
 // crop offsets, flip and mask (mask index p of the Seed's sequence) depend
@@ -321,22 +337,25 @@ func (l *Loader) dispatch(startBatch int) {
 		p := &pending{
 			batch: &Batch{
 				Number: b, Size: sz, Channels: ch,
-				Images:  make([]float32, bs*ch*sz*sz),
-				Masks:   make([]float32, bs*sz*sz),
-				Indices: make([]int, bs),
-				Flipped: make([]bool, bs),
+				Images:    make([]float32, bs*ch*sz*sz),
+				Masks:     make([]float32, bs*sz*sz),
+				Indices:   make([]int, bs),
+				Positions: make([]int64, bs),
+				Flipped:   make([]bool, bs),
 			},
 			done: make(chan struct{}),
 		}
 		p.left.Store(int32(bs))
-		p.batch.Epoch = int(int64(b) * int64(bs) / int64(n))
+		first := (int64(b)*int64(l.cfg.Shards) + int64(l.cfg.Shard)) * int64(bs)
+		p.batch.Epoch = int(first / int64(n))
 		select {
 		case l.ready <- p:
 		case <-l.ctx.Done():
 			return
 		}
 		for j := 0; j < bs; j++ {
-			pos := int64(b)*int64(bs) + int64(j)
+			pos := first + int64(j)
+			p.batch.Positions[j] = pos
 			if e := pos / int64(n); e != epoch {
 				epoch, perm = e, permutation(l.cfg.Seed, e, n)
 			}

@@ -481,3 +481,32 @@ func (s *slowSource) Load(i int) (image.Image, error) {
 	time.Sleep(s.delay)
 	return s.Source.Load(i)
 }
+
+// TestLoaderShards: the two shards of a 2-way split (batch 3 each,
+// started at batch 1) return, side by side, exactly the samples of one
+// loader with batch 6 (images, masks, indices, positions), across an
+// epoch boundary (7 images).
+func TestLoaderShards(t *testing.T) {
+	src := mustFolder(t, testFolder(t, 7))
+	cfg := Config{Size: 16, Channels: 1, BatchSize: 6, Seed: 3, Workers: 2, RandomCrop: true, Flip: true}
+	whole := batches(t, mustLoader(t, src, cfg, 1), 3)
+	cfg.BatchSize, cfg.Shards = 3, 2
+	var parts [2][]*Batch
+	for r := 0; r < 2; r++ {
+		cfg.Shard = r
+		parts[r] = batches(t, mustLoader(t, src, cfg, 1), 3)
+	}
+	for i, w := range whole {
+		a, b := parts[0][i], parts[1][i]
+		if !slices.Equal(w.Images, append(slices.Clone(a.Images), b.Images...)) ||
+			!slices.Equal(w.Masks, append(slices.Clone(a.Masks), b.Masks...)) ||
+			!slices.Equal(w.Indices, append(slices.Clone(a.Indices), b.Indices...)) ||
+			!slices.Equal(w.Positions, append(slices.Clone(a.Positions), b.Positions...)) {
+			t.Fatalf("batch %d: shards %v + %v, whole %v", i, a.Positions, b.Positions, w.Positions)
+		}
+	}
+	cfg.Shard = 2
+	if _, err := NewLoader(context.Background(), src, cfg, 0); err == nil || !strings.Contains(err.Error(), "shard 2 of 2") {
+		t.Fatalf("shard out of range: %v", err)
+	}
+}
