@@ -191,7 +191,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Objective:      RADLoRA,
-		DiffusionSteps: 1000,
+		DiffusionSteps: diffusion.DefaultSteps,
 		NoiseSchedule:  "linear",
 		Steps:          1000,
 		BatchSize:      16,
@@ -237,7 +237,7 @@ func (c *Config) normalize() error {
 		return err
 	}
 	if c.DiffusionSteps == 0 {
-		c.DiffusionSteps = 1000
+		c.DiffusionSteps = diffusion.DefaultSteps
 	}
 	if c.NoiseSchedule == "" {
 		c.NoiseSchedule = "linear"
@@ -332,7 +332,6 @@ func (c *Config) normalize() error {
 }
 
 // learnSigma reports whether the model predicts the variance too.
-func (c *Config) learnSigma() bool { return c.Model.OutChannels == 2*c.Model.InChannels }
 
 // lambda is the VLB weight the objective uses.
 func (c *Config) lambda() float64 {

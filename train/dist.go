@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/radinpaint/rad/torch"
+	"github.com/radinpaint/rad/train/data"
 )
 
 // Data-parallel training (Config.Group) and the per-sample random scheme
@@ -18,10 +19,7 @@ const DefaultBucketMB = 25
 // sampleKey is the seed of one sample's draws of one kind: SplitMix64's
 // finaliser over the kind's sub-seed and the sample's stream position.
 func sampleKey(base uint64, pos int64) uint64 {
-	z := base ^ (uint64(pos)+1)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	return data.Mix64(base ^ (uint64(pos)+1)*data.Golden)
 }
 
 // sampleSteps draws each sample's step in [0, hi) from its position.

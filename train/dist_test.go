@@ -86,11 +86,11 @@ func ddpWorker(specPath string) int {
 		}
 	}
 	if sp.PoisonAtStep > 0 && l.Rank == 1 {
-		testHooks.poison = func(step int) string {
+		testHooks.poison = func(step int) poison {
 			if step == sp.PoisonAtStep {
-				return "loss"
+				return poisonLoss
 			}
-			return ""
+			return poisonNone
 		}
 	}
 	cfg := ddpConfig(sp)

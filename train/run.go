@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -214,16 +215,38 @@ type runner struct {
 	previewScope *torch.Scope
 }
 
-func (r *runner) run(ck *CheckpointInfo) (err error) {
+func (r *runner) run(ck *CheckpointInfo) error {
+	pos, err := r.begin(ck)
+	defer r.log.close()
+	if err != nil {
+		return err
+	}
+	closeLoader, err := r.startLoader(pos)
+	if err != nil {
+		return err
+	}
+	defer closeLoader()
+	if pw := r.progressWriter(); pw != nil && r.lead {
+		r.prog = newProgress(pw, r.t.step, r.cfg.Steps)
+	}
+	defer r.prog.finish()
+	if err := r.loop(ck); err != nil {
+		return err
+	}
+	return r.finish(ck)
+}
+
+// begin writes the run's config.json and opens its log (rank 0), and
+// returns the data position to resume from.
+func (r *runner) begin(ck *CheckpointInfo) (pos int, err error) {
 	cfg, t := r.cfg, r.t
 	if r.lead {
 		removeStaleTemps(cfg.Out)
 		cj, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := atomicfile.WriteBytes(filepath.Join(cfg.Out, ConfigFile), append(cj, '\n')); err != nil {
-			return fmt.Errorf("train: %w", err)
+			return 0, fmt.Errorf("train: %w", err)
 		}
 	}
-	pos := 0
 	if ck != nil {
 		pos, r.prevSkipped = ck.DataPosition, ck.state.SkippedFiles
 	}
@@ -231,27 +254,35 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 	var kept []Record
 	if r.lead {
 		if r.log, kept, err = openLog(filepath.Join(cfg.Out, LogFile), t.step); err != nil {
-			return fmt.Errorf("train: log: %w", err)
+			return 0, fmt.Errorf("train: log: %w", err)
 		}
 	}
-	defer r.log.close()
 	for _, rec := range kept {
 		if !rec.Skipped {
 			r.history = append(r.history, point{rec.Step, rec.Loss})
 		}
 	}
+	return pos, nil
+}
+
+// startLoader starts the data loader at pos (this rank's shard); the
+// returned function stops it and records its skipped files.
+func (r *runner) startLoader(pos int) (func(), error) {
+	cfg := r.cfg
 	dcfg := data.Config{Size: cfg.Model.ImageSize, Channels: cfg.Model.InChannels, BatchSize: cfg.BatchSize,
 		Seed: subSeed(cfg.Seed, "data"), Workers: cfg.Workers, RandomCrop: cfg.RandomCrop, Flip: !cfg.NoFlip,
-		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax, Shards: cfg.World, Shard: t.rank()}
+		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax, Shards: cfg.World, Shard: r.t.rank()}
 	// the loader runs on its own context: a step, once begun, completes
 	lctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	var err error
 	if r.loader, err = data.NewLoader(lctx, r.src, dcfg, pos); err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
-	defer func() {
+	return func() {
 		st := r.loader.Stats()
 		r.loader.Close()
+		cancel()
 		r.res.SkippedFiles = max(r.prevSkipped, st.Skipped)
 		r.res.SkippedNames = st.SkippedNames
 		if r.res.SkippedFiles > 0 {
@@ -260,18 +291,26 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 		if r.previewScope != nil {
 			r.previewScope.Close()
 		}
-	}()
-	pw := cfg.Progress
-	if pw == nil && isTerminal(os.Stderr) {
-		pw = os.Stderr
-	}
-	if pw != nil && r.lead {
-		r.prog = newProgress(pw, t.step, cfg.Steps)
-	}
-	defer r.prog.finish()
+	}, nil
+}
 
-	bs := torch.NewNoGradScope()
-	defer bs.Close()
+// progressWriter is where the progress line goes: Config.Progress, or
+// stderr when it is a terminal.
+func (r *runner) progressWriter() io.Writer {
+	if r.cfg.Progress != nil {
+		return r.cfg.Progress
+	}
+	if isTerminal(os.Stderr) {
+		return os.Stderr
+	}
+	return nil
+}
+
+// loop trains until cfg.Steps, the time limit or a stop.
+func (r *runner) loop(ck *CheckpointInfo) error {
+	t := r.t
+	bs := torch.NewNoGradScope() // the current step's micro-batches
+	defer func() { bs.Close() }()
 	next := func() (microBatch, error) {
 		b, err := r.loader.Next()
 		if err != nil {
@@ -280,30 +319,8 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 		x, m := b.Tensors(bs)
 		return microBatch{x: x, m: m, indices: b.Indices, pos: b.Positions}, bs.Err()
 	}
-	for t.step < cfg.Steps {
-		timeUp := cfg.MaxDuration > 0 && time.Since(r.started) >= cfg.MaxDuration
-		if t.pg != nil {
-			// ranks stop together: each asks in a step's agreement, all
-			// stop after that step
-			t.wantStop = 0
-			if timeUp {
-				t.wantStop |= stopTime
-			}
-			if r.ctx.Err() != nil {
-				t.wantStop |= stopCancel
-			}
-			timeUp = t.stopAll&stopTime != 0 && t.stopAll&stopCancel == 0
-		}
-		if timeUp {
-			r.logf("stopping at step %d: the session's time limit (%s) is reached", t.step, cfg.MaxDuration)
-			break
-		}
-		if err := r.stopErr(); err != nil {
-			if t.step > r.lastSaved {
-				if serr := r.save(); serr != nil {
-					return fmt.Errorf("%w (and the checkpoint at stop failed: %v)", err, serr)
-				}
-			}
+	for t.step < r.cfg.Steps {
+		if stop, err := r.checkStop(); stop || err != nil {
 			return err
 		}
 		rec, err := t.trainStep(next)
@@ -312,40 +329,87 @@ func (r *runner) run(ck *CheckpointInfo) (err error) {
 		if err != nil {
 			return err
 		}
-		rec.BadFiles = max(r.prevSkipped, r.loader.Stats().Skipped)
-		if err := r.log.write(rec); err != nil {
-			return fmt.Errorf("train: log: %w", err)
-		}
-		r.res.Records = append(r.res.Records, rec)
-		r.res.Step, r.res.NonFinite = t.step, t.nonfinite
-		if !rec.Skipped {
-			r.history = append(r.history, point{rec.Step, rec.Loss})
-		}
-		r.prog.update(rec, t.step == cfg.Steps)
-		if rec.Skipped {
-			r.logf("step %d skipped: non-finite loss or gradient (%d in a row, %d in all)", rec.Step, t.consecutive, t.nonfinite)
-			if t.consecutive >= cfg.MaxNonFinite {
-				last := "no checkpoint was written"
-				if r.res.Checkpoint != "" {
-					last = "the last checkpoint, " + r.res.Checkpoint + ", is intact"
-				} else if ck != nil {
-					last = "the checkpoint resumed from, " + ck.Path + ", is intact"
-				}
-				return fmt.Errorf("train: stopped at step %d: %w: %d steps (%d..%d) had a NaN or Inf loss or gradient (limit %d); %s",
-					t.step, ErrNonFinite, t.consecutive, t.step-t.consecutive+1, t.step, cfg.MaxNonFinite, last)
-			}
-		}
-		if cfg.SaveEvery > 0 && t.step%cfg.SaveEvery == 0 {
-			if err := r.save(); err != nil {
-				return err
-			}
-		}
-		if cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
-			if err := r.sample(); err != nil {
-				return err
-			}
+		if err := r.afterStep(rec, ck); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// checkStop tells whether the run stops before the next step: at the time
+// limit (stop, no error) or on a cancellation (stop with its error, after
+// a checkpoint of the steps since the last). In a data-parallel run every
+// rank asks in a step's agreement and all stop after the same step.
+func (r *runner) checkStop() (bool, error) {
+	cfg, t := r.cfg, r.t
+	timeUp := cfg.MaxDuration > 0 && time.Since(r.started) >= cfg.MaxDuration
+	if t.pg != nil {
+		t.wantStop = 0
+		if timeUp {
+			t.wantStop |= stopTime
+		}
+		if r.ctx.Err() != nil {
+			t.wantStop |= stopCancel
+		}
+		timeUp = t.stopAll&stopTime != 0 && t.stopAll&stopCancel == 0
+	}
+	if timeUp {
+		r.logf("stopping at step %d: the session's time limit (%s) is reached", t.step, cfg.MaxDuration)
+		return true, nil
+	}
+	if err := r.stopErr(); err != nil {
+		if t.step > r.lastSaved {
+			if serr := r.save(); serr != nil {
+				return true, fmt.Errorf("%w (and the checkpoint at stop failed: %v)", err, serr)
+			}
+		}
+		return true, err
+	}
+	return false, nil
+}
+
+// afterStep logs a step, stops the run after MaxNonFinite skipped steps in
+// a row, and writes the checkpoints and sample grids that fall due.
+func (r *runner) afterStep(rec Record, ck *CheckpointInfo) error {
+	cfg, t := r.cfg, r.t
+	rec.BadFiles = max(r.prevSkipped, r.loader.Stats().Skipped)
+	if err := r.log.write(rec); err != nil {
+		return fmt.Errorf("train: log: %w", err)
+	}
+	r.res.Records = append(r.res.Records, rec)
+	r.res.Step, r.res.NonFinite = t.step, t.nonfinite
+	if !rec.Skipped {
+		r.history = append(r.history, point{rec.Step, rec.Loss})
+	}
+	r.prog.update(rec, t.step == cfg.Steps)
+	if rec.Skipped {
+		r.logf("step %d skipped: non-finite loss or gradient (%d in a row, %d in all)", rec.Step, t.consecutive, t.nonfinite)
+		if t.consecutive >= cfg.MaxNonFinite {
+			last := "no checkpoint was written"
+			if r.res.Checkpoint != "" {
+				last = "the last checkpoint, " + r.res.Checkpoint + ", is intact"
+			} else if ck != nil {
+				last = "the checkpoint resumed from, " + ck.Path + ", is intact"
+			}
+			return fmt.Errorf("train: stopped at step %d: %w: %d steps (%d..%d) had a NaN or Inf loss or gradient (limit %d); %s",
+				t.step, ErrNonFinite, t.consecutive, t.step-t.consecutive+1, t.step, cfg.MaxNonFinite, last)
+		}
+	}
+	if cfg.SaveEvery > 0 && t.step%cfg.SaveEvery == 0 {
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
+	if cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
+		return r.sample()
+	}
+	return nil
+}
+
+// finish writes the last checkpoint, grid and the final exports (the
+// EMA model or adapter, and the raw one).
+func (r *runner) finish(ck *CheckpointInfo) error {
+	cfg, t := r.cfg, r.t
 	if t.step > r.lastSaved || r.res.Checkpoint == "" && ck == nil {
 		if err := r.save(); err != nil {
 			return err

@@ -371,14 +371,14 @@ func TestNonFinite(t *testing.T) {
 	cfg := testConfig(t, model, dataDir, RADFull)
 	cfg.BatchSize = 2
 	cfg.Steps = 6
-	testHooks.poison = func(step int) string {
+	testHooks.poison = func(step int) poison {
 		switch step {
 		case 3:
-			return "loss"
+			return poisonLoss
 		case 5:
-			return "grad"
+			return poisonGrad
 		}
-		return ""
+		return poisonNone
 	}
 	var before [][]byte
 	snapshot := func(tr *trainer) [][]byte {
@@ -427,11 +427,11 @@ func TestNonFinite(t *testing.T) {
 	cfg.Steps = 20
 	cfg.SaveEvery = 2
 	cfg.MaxNonFinite = 3
-	testHooks.poison = func(step int) string {
+	testHooks.poison = func(step int) poison {
 		if step >= 4 {
-			return "loss"
+			return poisonLoss
 		}
-		return ""
+		return poisonNone
 	}
 	res, err = Run(context.Background(), cfg)
 	if err == nil || !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), "intact") {

@@ -19,12 +19,7 @@ import (
 func subSeed(seed uint64, tag string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(tag))
-	z := seed ^ h.Sum64()
-	// splitmix64
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	return data.Mix64(seed ^ h.Sum64() + data.Golden) // one SplitMix64 step
 }
 
 // generator names, in checkpoint order.
@@ -43,8 +38,6 @@ type trainer struct {
 	emaScope *torch.Scope
 	sched    *diffusion.Schedule
 	mapper   *diffusion.TimestepMapper
-	tauTab   *torch.Tensor // the mapper's table on the device, made once
-	tabScope *torch.Scope
 	gens     map[string]*torch.Generator
 	labels   *labeler
 
@@ -64,18 +57,23 @@ type microBatch struct {
 	pos     []int64 // the samples' stream positions (RNGSample's keys)
 }
 
-// testHooks let tests poison a step's loss and watch the trainer.
+// poison is what a test makes non-finite in a step.
+type poison int
+
+const (
+	poisonNone poison = iota
+	poisonLoss        // the loss is NaN
+	poisonGrad        // a gradient is +Inf after the backward pass
+)
+
+// testHooks let tests poison a step and watch the trainer.
 var testHooks struct {
-	// poison returns "loss" to make a step's loss NaN, "grad" to make a
-	// gradient NaN after the backward pass, or "".
-	poison    func(step int) string
+	poison    func(step int) poison
 	afterStep func(t *trainer, r Record)
 }
 
 func (t *trainer) close() {
-	if t.tabScope != nil {
-		t.tabScope.Close()
-	}
+	t.mapper.Close() // its device table
 	if t.opt != nil {
 		t.opt.Close()
 	}
@@ -383,37 +381,19 @@ type lossTerms struct{ mse, vlb, loss float64 }
 
 // forwardBackward computes one micro-batch's loss and, when finite,
 // back-propagates loss/accum into the trained weights' gradients.
-func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (lossTerms, error) {
+func (t *trainer) forwardBackward(mb microBatch, accum int, bad poison) (lossTerms, error) {
 	s := torch.NewScope()
 	defer s.Close()
 	x := s.ToDevice(mb.x, t.dev, torch.Float32)
 	m := s.ToDevice(mb.m, t.dev, torch.Float32)
-	b := mb.x.Size(0)
-	var steps []int
-	var noise *torch.Tensor
-	var dropout []*torch.Generator
-	if t.cfg.RNG == RNGSample {
-		if int64(len(mb.pos)) != b {
-			return lossTerms{}, fmt.Errorf("train: %d sample positions for a batch of %d", len(mb.pos), b)
+	steps, noise, dropout, err := t.draws(s, mb)
+	defer func() {
+		for _, g := range dropout {
+			g.Close()
 		}
-		hi := int64(t.sched.T())
-		if t.cfg.Objective == ADM {
-			hi = int64(t.sched.N())
-		}
-		steps = t.sampleSteps(mb.pos, hi)
-		noise = t.sampleNoise(s, mb.pos, mb.x.Shape())
-		dropout = t.sampleDropout(mb.pos)
-		defer func() {
-			for _, g := range dropout {
-				g.Close()
-			}
-		}()
-	} else {
-		var err error
-		if steps, err = t.drawSteps(s, b); err != nil {
-			return lossTerms{}, err
-		}
-		noise = s.Randn(t.gens["noise"], torch.Float32, t.dev, mb.x.Shape()...)
+	}()
+	if err != nil {
+		return lossTerms{}, err
 	}
 	if t.cfg.Objective == ADM {
 		m = s.OnesLike(m)
@@ -427,26 +407,9 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	}
 	post := t.sched.PosteriorOf(s, lv, m)
 	xt := diffusion.QSample(s, lv, x, noise)
-	var tin *torch.Tensor
-	switch {
-	case t.cfg.Objective == ADM:
-		ts := make([]int64, len(steps))
-		for i, v := range steps {
-			ts[i] = int64(v)
-		}
-		tin = torch.FromSliceOn(s, t.dev, ts)
-	case t.cfg.ScalarEmbedding:
-		tin = torch.FromSliceOn(s, t.dev, scalarTimesteps(t.sched, steps))
-	default:
-		if t.tauTab == nil {
-			// one host-to-device copy for the run, not one per step
-			t.tabScope = torch.NewNoGradScope()
-			t.tauTab = t.mapper.Table(t.tabScope, t.dev)
-			if err := t.tabScope.Err(); err != nil {
-				return lossTerms{}, err
-			}
-		}
-		tin = t.mapper.MapWith(s, t.tauTab, lv.Bbar)
+	tin, err := t.modelTimesteps(s, steps, lv)
+	if err != nil {
+		return lossTerms{}, err
 	}
 	var y *torch.Tensor
 	if t.labels != nil {
@@ -462,10 +425,10 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	if out.DType() != torch.Float32 {
 		out = s.To(out, torch.Float32)
 	}
-	l := t.sched.Loss(s, lv, post, x, xt, noise, out, diffusion.LossOpts{LambdaVLB: 1, LearnSigma: t.cfg.learnSigma(),
+	l := t.sched.Loss(s, lv, post, x, xt, noise, out, diffusion.LossOpts{LambdaVLB: 1, LearnSigma: t.cfg.Model.OutputsVariance(),
 		MSEAllPixels: t.cfg.Objective == ADM})
 	total := s.Mean(s.Add(l.MSE, s.MulScalar(l.VB, t.cfg.lambda())))
-	if poison == "loss" {
+	if bad == poisonLoss {
 		total = s.MulScalar(total, math.NaN())
 	}
 	vals, err := s.Stack(0, s.Mean(l.MSE), s.Mean(l.VB), total).Float64s()
@@ -488,7 +451,7 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 	if err := total.Backward(); err != nil {
 		return lt, err
 	}
-	if poison == "grad" {
+	if bad == poisonGrad {
 		if g := s.Grad(t.params[0]); g != nil {
 			if err := g.Fill(math.Inf(1)); err != nil {
 				return lt, err
@@ -496,6 +459,50 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, poison string) (loss
 		}
 	}
 	return lt, nil
+}
+
+// draws are a micro-batch's random draws: each sample's global step, the
+// Gaussian noise, and with the per-sample scheme (RNGSample) each sample's
+// dropout generator (the caller closes them), all keyed on the samples'
+// stream positions; with the old stream scheme, the run's generators.
+func (t *trainer) draws(s *torch.Scope, mb microBatch) (steps []int, noise *torch.Tensor, dropout []*torch.Generator, err error) {
+	b := mb.x.Size(0)
+	if t.cfg.RNG != RNGSample {
+		if steps, err = t.drawSteps(s, b); err != nil {
+			return nil, nil, nil, err
+		}
+		return steps, s.Randn(t.gens["noise"], torch.Float32, t.dev, mb.x.Shape()...), nil, nil
+	}
+	if int64(len(mb.pos)) != b {
+		return nil, nil, nil, fmt.Errorf("train: %d sample positions for a batch of %d", len(mb.pos), b)
+	}
+	hi := int64(t.sched.T())
+	if t.cfg.Objective == ADM {
+		hi = int64(t.sched.N())
+	}
+	return t.sampleSteps(mb.pos, hi), t.sampleNoise(s, mb.pos, mb.x.Shape()), t.sampleDropout(mb.pos), nil
+}
+
+// modelTimesteps is what the model sees for the samples' global steps:
+// the plain chain's step (adm), the scalar base timestep (Cfg. 2), or the
+// per-pixel timestep map of the levels (RAD).
+func (t *trainer) modelTimesteps(s *torch.Scope, steps []int, lv *diffusion.Levels) (*torch.Tensor, error) {
+	switch {
+	case t.cfg.Objective == ADM:
+		ts := make([]int64, len(steps))
+		for i, v := range steps {
+			ts[i] = int64(v)
+		}
+		return torch.FromSliceOn(s, t.dev, ts), nil
+	case t.cfg.ScalarEmbedding:
+		return torch.FromSliceOn(s, t.dev, scalarTimesteps(t.sched, steps)), nil
+	}
+	// the mapper keeps its table on the device: one copy per run
+	tab, err := t.mapper.TableOn(t.dev)
+	if err != nil {
+		return nil, err
+	}
+	return t.mapper.MapWith(s, tab, lv.Bbar), nil
 }
 
 // scalarTimesteps is what the scalar-embedding ablation (Cfg. 2) feeds the
@@ -535,16 +542,16 @@ func (t *trainer) trainStep(next func() (microBatch, error)) (Record, error) {
 	rec := Record{Step: t.step + 1, LR: t.cfg.LR}
 	accum := t.cfg.Accum
 	bad := false
-	poison := ""
+	poisoned := poisonNone
 	if testHooks.poison != nil {
-		poison = testHooks.poison(rec.Step)
+		poisoned = testHooks.poison(rec.Step)
 	}
 	for a := 0; a < accum; a++ {
 		mb, err := next()
 		if err != nil {
 			return rec, err
 		}
-		lt, err := t.forwardBackward(mb, accum, poison)
+		lt, err := t.forwardBackward(mb, accum, poisoned)
 		if err != nil {
 			return rec, fmt.Errorf("train: step %d: %w", rec.Step, err)
 		}

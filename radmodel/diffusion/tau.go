@@ -87,6 +87,9 @@ func (tm *TimestepMapper) TableOn(dev torch.Device) (*torch.Tensor, error) {
 
 // Close frees the device copies of TableOn; the mapper stays usable.
 func (tm *TimestepMapper) Close() {
+	if tm == nil {
+		return
+	}
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	if tm.scope != nil {

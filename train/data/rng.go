@@ -11,14 +11,20 @@ const (
 	tagSample  uint64 = 0x53414d504c453031 // "SAMPLE01"
 )
 
-// mix is SplitMix64's finaliser applied to a ^ b*golden: a well-spread
-// 64-bit key from two words.
-func mix(a, b uint64) uint64 {
-	z := a ^ (b * 0x9e3779b97f4a7c15)
+// Golden is SplitMix64's increment, 2^64 / phi.
+const Golden = 0x9e3779b97f4a7c15
+
+// Mix64 is SplitMix64's finaliser: a well-spread 64-bit value from z. The
+// one home of it for the training run's seeds (train) and the data
+// pipeline's streams.
+func Mix64(z uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
 }
+
+// mix is Mix64 of a ^ b*Golden: a well-spread 64-bit key from two words.
+func mix(a, b uint64) uint64 { return Mix64(a ^ (b * Golden)) }
 
 // stream is a PCG generator with its own bounded-integer and float
 // conversions, so that the numbers drawn for a seed do not depend on how a
