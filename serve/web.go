@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"image"
-	"image/color"
 	"image/png"
 	"io/fs"
 	"net/http"
 	"strconv"
+
+	"github.com/radinpaint/rad/infer"
 )
 
 // web is the page: HTML, JS and CSS, no external resources.
@@ -56,26 +57,6 @@ func (s *Server) handleDemo(w http.ResponseWriter, r *http.Request) {
 	w.Write(b.Bytes())
 }
 
-// DemoInputs is the generated n x n demo picture (sky, ground, a sun; the
-// one radctl infer --demo uses, drawn at n) and a box hole over its middle.
-func DemoInputs(n int) (*image.RGBA, *image.Gray) {
-	img := image.NewRGBA(image.Rect(0, 0, n, n))
-	mask := image.NewGray(image.Rect(0, 0, n, n))
-	for py := 0; py < n; py++ {
-		for px := 0; px < n; px++ {
-			x, y := px*32/n, py*32/n
-			c := color.RGBA{uint8(90 + 4*y), uint8(140 + 3*y), 235, 255}
-			if y > 20 {
-				c = color.RGBA{60, uint8(120 + 2*x), 50, 255}
-			}
-			if (x-8)*(x-8)+(y-8)*(y-8) < 16 {
-				c = color.RGBA{250, 220, 60, 255}
-			}
-			img.SetRGBA(px, py, c)
-			if x >= 12 && x < 24 && y >= 10 && y < 26 {
-				mask.SetGray(px, py, color.Gray{255})
-			}
-		}
-	}
-	return img, mask
-}
+// DemoInputs is infer.DemoPicture: the generated demo picture and its
+// hole, drawn at n x n.
+func DemoInputs(n int) (*image.RGBA, *image.Gray) { return infer.DemoPicture(n) }

@@ -263,11 +263,11 @@ func inferJobs(c *cli.Context) ([]job, error) {
 	seed := c.Uint64("seed")
 	out := c.String("out")
 	if c.Bool("random-model") && c.String("image") == "" {
-		img, mask := demoInputs(32)
+		img, mask := infer.DemoPicture(32)
 		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, false), nil
 	}
 	if c.Bool("demo") && c.String("image") == "" {
-		img, mask := demoInputs(96)
+		img, mask := infer.DemoPicture(96)
 		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, false), nil
 	}
 	imgPath, maskPath := c.String("image"), c.String("mask")
@@ -430,28 +430,4 @@ func randomModel() (*radmodel.UNet, radmodel.Spec, error) {
 	}
 	m, err := radmodel.NewRandom(spec.Model, torch.CPU, torch.Float32, 1102)
 	return m, spec, err
-}
-
-// demoInputs is a generated n x n picture (sky, ground, a sun; the 32 x 32
-// one scaled by n/32) and a box hole over its middle.
-func demoInputs(n int) (image.Image, image.Image) {
-	img := image.NewRGBA(image.Rect(0, 0, n, n))
-	mask := image.NewGray(image.Rect(0, 0, n, n))
-	for py := 0; py < n; py++ {
-		for px := 0; px < n; px++ {
-			x, y := px*32/n, py*32/n
-			c := color.RGBA{uint8(90 + 4*y), uint8(140 + 3*y), 235, 255}
-			if y > 20 {
-				c = color.RGBA{60, uint8(120 + 2*x), 50, 255}
-			}
-			if (x-8)*(x-8)+(y-8)*(y-8) < 16 {
-				c = color.RGBA{250, 220, 60, 255}
-			}
-			img.SetRGBA(px, py, c)
-			if x >= 12 && x < 24 && y >= 10 && y < 26 {
-				mask.SetGray(px, py, color.Gray{255})
-			}
-		}
-	}
-	return img, mask
 }

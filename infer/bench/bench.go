@@ -139,36 +139,52 @@ func Run(ctx context.Context, m *radmodel.UNet, spec radmodel.Spec, name string,
 	return r, nil
 }
 
-// EmbeddingCost times forwards with a scalar timestep and with a box-hole
-// timestep map, interleaved, and returns the mean milliseconds of each.
-func EmbeddingCost(m *radmodel.UNet, size, n int) (float64, float64, error) {
-	s := torch.NewNoGradScope().SetInference(true)
-	defer s.Close()
+// forwardInputs are a forward's inputs at batch 1 on m's device: a random
+// image of size x size, the scalar timestep 500 and the timestep map of a
+// centred box hole at 500 on clean pixels (-1), labels 0 for a
+// class-conditional model.
+type forwardInputs struct{ x, t, tau, y *torch.Tensor }
+
+func newForwardInputs(s *torch.Scope, m *radmodel.UNet, size int) (forwardInputs, error) {
 	g := torch.NewGenerator(3)
 	defer g.Close()
 	cfg := m.Config()
 	dev := m.Device()
 	sz := int64(size)
-	x := s.Randn(g, torch.Float32, dev, 1, int64(cfg.InChannels), sz, sz)
-	t := s.Full(500, torch.Float32, dev, 1)
-	tau := s.Full(-1, torch.Float32, dev, 1, 1, sz, sz)
-	if err := s.Narrow(s.Narrow(tau, 2, sz/4, sz/2), 3, sz/4, sz/2).Fill(500); err != nil {
-		return 0, 0, err
+	in := forwardInputs{
+		x:   s.Randn(g, torch.Float32, dev, 1, int64(cfg.InChannels), sz, sz),
+		t:   s.Full(500, torch.Float32, dev, 1),
+		tau: s.Full(-1, torch.Float32, dev, 1, 1, sz, sz),
 	}
-	var y *torch.Tensor
+	if err := s.Narrow(s.Narrow(in.tau, 2, sz/4, sz/2), 3, sz/4, sz/2).Fill(500); err != nil {
+		return in, err
+	}
 	if cfg.NumClasses > 0 {
-		y = torch.FromSliceOn(s, dev, []int64{0})
+		in.y = torch.FromSliceOn(s, dev, []int64{0})
 	}
-	if err := s.Err(); err != nil {
+	return in, s.Err()
+}
+
+// tauLevels are the map's values, listed as RAD's sampler does for binary
+// masks (the spatial embedding's fast path then needs no search).
+var tauLevels = []float64{-1, 500}
+
+// EmbeddingCost times forwards with a scalar timestep and with a box-hole
+// timestep map, interleaved, and returns the mean milliseconds of each.
+func EmbeddingCost(m *radmodel.UNet, size, n int) (float64, float64, error) {
+	s := torch.NewNoGradScope().SetInference(true)
+	defer s.Close()
+	in, err := newForwardInputs(s, m, size)
+	if err != nil {
 		return 0, 0, err
 	}
+	dev := m.Device()
 	var scalar, spatial time.Duration
 	for i := 0; i < n+1; i++ {
-		for _, tt := range []*torch.Tensor{t, tau} {
+		for _, tt := range []*torch.Tensor{in.t, in.tau} {
 			cs := s.Child()
 			start := time.Now()
-			// the levels are listed, as RAD's sampler does for binary masks
-			m.ForwardWith(cs, x, tt, y, radmodel.ForwardOpts{TauLevels: []float64{-1, 500}})
+			m.ForwardWith(cs, in.x, tt, in.y, radmodel.ForwardOpts{TauLevels: tauLevels})
 			if dev.IsCUDA() {
 				torch.CUDASynchronize(dev.Index)
 			}
@@ -180,7 +196,7 @@ func EmbeddingCost(m *radmodel.UNet, size, n int) (float64, float64, error) {
 			if i == 0 {
 				continue // warm-up
 			}
-			if tt == t {
+			if tt == in.t {
 				scalar += el
 			} else {
 				spatial += el
@@ -269,32 +285,18 @@ func SamplerMath(ctx context.Context, m *radmodel.UNet, spec radmodel.Spec, step
 func ForwardProfile(m *radmodel.UNet, spatial bool, runs int) ([]torch.ProfileRow, error) {
 	s := torch.NewNoGradScope().SetInference(true)
 	defer s.Close()
-	g := torch.NewGenerator(3)
-	defer g.Close()
-	cfg := m.Config()
-	dev := m.Device()
-	sz := int64(cfg.ImageSize)
-	x := s.Randn(g, torch.Float32, dev, 1, int64(cfg.InChannels), sz, sz)
-	t := s.Full(500, torch.Float32, dev, 1)
-	opts := radmodel.ForwardOpts{}
-	if spatial {
-		t = s.Full(-1, torch.Float32, dev, 1, 1, sz, sz)
-		if err := s.Narrow(s.Narrow(t, 2, sz/4, sz/2), 3, sz/4, sz/2).Fill(500); err != nil {
-			return nil, err
-		}
-		opts.TauLevels = []float64{-1, 500}
-	}
-	var y *torch.Tensor
-	if cfg.NumClasses > 0 {
-		y = torch.FromSliceOn(s, dev, []int64{0})
-	}
-	if err := s.Err(); err != nil {
+	in, err := newForwardInputs(s, m, m.Config().ImageSize)
+	if err != nil {
 		return nil, err
+	}
+	t, opts := in.t, radmodel.ForwardOpts{}
+	if spatial {
+		t, opts.TauLevels = in.tau, tauLevels
 	}
 	forward := func() error {
 		c := s.Child()
 		defer c.Close()
-		m.ForwardWith(c, x, t, y, opts)
+		m.ForwardWith(c, in.x, t, in.y, opts)
 		return c.Err()
 	}
 	if err := forward(); err != nil {

@@ -40,3 +40,31 @@ func TestRun(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// ForwardProfile sees the forward's operators: its convolutions, every run.
+func TestForwardProfile(t *testing.T) {
+	spec, err := radmodel.ParseFlags("--image_size 16 --num_channels 32 --num_res_blocks 1 --channel_mult 1,2 " +
+		"--attention_resolutions 8 --num_heads 1 --learn_sigma True")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := radmodel.NewRandom(spec.Model, torch.CPU, torch.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, spatial := range []bool{false, true} {
+		rows, err := ForwardProfile(m, spatial, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := map[string]int64{}
+		for _, r := range rows {
+			calls[r.Name] = r.Calls
+		}
+		// 3 runs of the forward's conv2d calls (at least the input and output convs)
+		if c := calls["aten::conv2d"]; c < 6 || c%3 != 0 {
+			t.Fatalf("spatial %v: %d conv2d calls over 3 runs (%v)", spatial, c, calls)
+		}
+	}
+}
