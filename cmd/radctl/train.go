@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,8 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radinpaint/rad/infer"
-	"github.com/radinpaint/rad/radmodel"
-	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train"
 )
@@ -345,42 +342,4 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	setRunFlags(c, &cfg, true)
 	cfg.Resume = path
 	return cfg, path, nil
-}
-
-// trainPreview makes the sample grids' sampler: RAD's ancestral sampler
-// (package infer) over a short respacing, the per-pixel timestep map for
-// the RAD objectives and the scalar timestep for adm, a fixed seed (the
-// same noise at every grid), class 0 for class-conditional models.
-func trainPreview(cfg train.Config, steps int) (train.PreviewFunc, error) {
-	if cfg.SampleEvery <= 0 {
-		return nil, nil
-	}
-	if steps < 1 {
-		return nil, fmt.Errorf("--preview-steps %d, want >= 1", steps)
-	}
-	n, sched := cfg.DiffusionSteps, cfg.NoiseSchedule
-	if n == 0 {
-		n = 1000
-	}
-	if sched == "" {
-		sched = "linear"
-	}
-	base, err := diffusion.NewNamedBase(sched, n)
-	if err != nil {
-		return nil, err
-	}
-	p, err := infer.NewProcess(base, fmt.Sprint(min(steps, n)), cfg.TimestepOffset)
-	if err != nil {
-		return nil, err
-	}
-	p.Spatial = cfg.Objective != train.ADM && !cfg.ScalarEmbedding
-	return func(ctx context.Context, s *torch.Scope, m *radmodel.UNet, x0, mask *torch.Tensor) (*torch.Tensor, error) {
-		g := torch.NewGenerator(0x5a17)
-		defer g.Close()
-		var o infer.SampleOptions
-		if m.Config().NumClasses > 0 {
-			o.Y = s.Zeros(torch.Int64, x0.Device(), x0.Size(0))
-		}
-		return p.Sample(ctx, s, infer.UNetDenoiser{Model: m}, x0, mask, g, o)
-	}, nil
 }
