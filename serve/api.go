@@ -383,16 +383,26 @@ func (s *Server) decode(name string, data []byte) (image.Image, *apiError) {
 	return img, nil
 }
 
-// handleInpaint: POST /v1/inpaint answers the PNG (n > 1: JSON list).
-func (s *Server) handleInpaint(w http.ResponseWriter, r *http.Request) {
+// parseAndAdmit reads a request's inputs and takes its samples into the
+// queue; on failure it has answered the error and returns nil.
+func (s *Server) parseAndAdmit(w http.ResponseWriter, r *http.Request) (*request, func()) {
 	req, e := s.parse(w, r)
 	if e != nil {
 		writeError(w, e)
-		return
+		return nil, nil
 	}
 	release, e := s.admit(req.n)
 	if e != nil {
 		writeError(w, e)
+		return nil, nil
+	}
+	return req, release
+}
+
+// handleInpaint: POST /v1/inpaint answers the PNG (n > 1: JSON list).
+func (s *Server) handleInpaint(w http.ResponseWriter, r *http.Request) {
+	req, release := s.parseAndAdmit(w, r)
+	if req == nil {
 		return
 	}
 	defer release()

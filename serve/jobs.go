@@ -89,14 +89,8 @@ func newID() string {
 // handleJobCreate: POST /v1/jobs takes the inputs of /v1/inpaint and
 // answers 202 with the job's id at once; it runs in the background.
 func (s *Server) handleJobCreate(w http.ResponseWriter, r *http.Request) {
-	req, e := s.parse(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	release, e := s.admit(req.n)
-	if e != nil {
-		writeError(w, e)
+	req, release := s.parseAndAdmit(w, r)
+	if req == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.Timeout)
