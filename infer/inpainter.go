@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -382,12 +381,6 @@ func (ip *Inpainter) Sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 // o.Seed for the batch) and an optional callback on the step's tensors.
 func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch.Tensor, o Options, per []*torch.Generator,
 	cb func(i, total int, x, predX0 *torch.Tensor)) (*torch.Tensor, int64, int, error) {
-	// one OS thread for the whole run: its libtorch calls share one
-	// thread's caches and one malloc arena (a goroutine that hops threads
-	// spreads a run's allocations over several arenas, and its peak memory
-	// with them)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	steps := o.Steps
 	if steps == 0 {
 		steps = 100

@@ -30,6 +30,16 @@ func init() {
 	defaultThreads()
 }
 
+// SetMallocArenas sets glibc's M_ARENA_MAX (how many malloc arenas the
+// process's threads share) and reports whether the C library took it; it
+// has no effect once a second thread has allocated. The shim sets 1 when
+// it is loaded, before any thread starts (see RADTORCH_MALLOC_ARENAS in
+// doc.go): a tensor freed in one thread's arena is not reused by another
+// thread's, so with per-thread arenas a sampling run's peak memory grew
+// with its steps (radctl infer at 256x256: 715 MB at 10 steps, 836-857 MB
+// at 100; one arena: flat).
+func SetMallocArenas(n int) bool { return C.rt_set_malloc_arenas(C.int(n)) == 1 }
+
 // defaultThreads gives libtorch one intra-op thread per CPU unless the user
 // chose (OMP_NUM_THREADS or RADTORCH_THREADS). Some libtorch builds (Debian's
 // among them) otherwise start with a single thread.

@@ -56,7 +56,11 @@
 //
 // At start the package gives libtorch one intra-op thread per CPU unless
 // OMP_NUM_THREADS or RADTORCH_THREADS says otherwise; SetNumThreads changes
-// it later.
+// it later. It also gives glibc's allocator a single arena unless
+// MALLOC_ARENA_MAX or RADTORCH_MALLOC_ARENAS (a count; 0: glibc's default)
+// says otherwise: goroutines move between OS threads, and per-thread
+// arenas do not reuse each other's freed tensors, so memory would grow over
+// a long run (SetMallocArenas).
 //
 // # Process groups
 //

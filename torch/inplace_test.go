@@ -45,3 +45,8 @@ func TestInPlaceOpsAndChannelsLast(t *testing.T) {
 	var op *OpError
 	assert.ErrorAs(t, g.Err(), &op)
 }
+
+// glibc takes the arena count (the shim sets 1 at load; this sets it again).
+func TestSetMallocArenas(t *testing.T) {
+	assert.True(t, SetMallocArenas(1), "glibc refused M_ARENA_MAX")
+}

@@ -1,6 +1,10 @@
 // runtime.cpp: versions, threads, devices, generators, dtype/device codes.
 #include "common.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -129,6 +133,34 @@ rt_error rt_set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("thread count must be >= 1, got " + std::to_string(n));
   at::set_num_threads(n);
   RT_CATCH
+}
+
+// At load time, before the Go runtime starts its threads (glibc fixes its
+// arena limit when a second thread first allocates): one malloc arena,
+// unless MALLOC_ARENA_MAX or RADTORCH_MALLOC_ARENAS (a count; 0: glibc's
+// default) says otherwise. Goroutines move between OS threads, and glibc's
+// per-thread arenas do not reuse each other's freed tensors, so a long
+// sampling run's memory grew with its steps.
+__attribute__((constructor)) static void rt_default_malloc_arenas() {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+  const char* m = std::getenv("MALLOC_ARENA_MAX");
+  if (m != nullptr && *m != 0) return;
+  int n = 1;
+  const char* v = std::getenv("RADTORCH_MALLOC_ARENAS");
+  if (v != nullptr && *v != 0) {
+    n = std::atoi(v);
+    if (n <= 0) return;
+  }
+  mallopt(M_ARENA_MAX, n);
+#endif
+}
+
+int rt_set_malloc_arenas(int n) {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+  return mallopt(M_ARENA_MAX, n);
+#else
+  return 0;
+#endif
 }
 
 rt_error rt_manual_seed(uint64_t seed) {
