@@ -5,25 +5,34 @@ import (
 	"math"
 	"testing"
 
+	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 )
+
+// samplingSetup is the pub_a fixture model, the linear 1000-step chain, a
+// no-grad scope and a generator seeded with seed, closed with the test.
+func samplingSetup(t *testing.T, seed uint64) (*radmodel.UNet, *diffusion.Base, *torch.Scope, *torch.Generator) {
+	t.Helper()
+	m := pubA(t)
+	t.Cleanup(m.Close)
+	base, err := diffusion.NewNamedBase("linear", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := torch.NewNoGradScope()
+	t.Cleanup(s.Close)
+	g := torch.NewGenerator(seed)
+	t.Cleanup(g.Close)
+	return m, base, s, g
+}
 
 // TestSamplingMemoryFlat: the live tensor count seen from the callback is
 // the same at step 10 and step 100 of a 100-step run (RAD ancestral, DDIM)
 // and at RePaint's 10th and 100th model call: a run holds one sample at a
 // time, not one per step.
 func TestSamplingMemoryFlat(t *testing.T) {
-	m := pubA(t)
-	defer m.Close()
-	base, err := diffusion.NewNamedBase("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := torch.NewNoGradScope()
-	defer s.Close()
-	g := torch.NewGenerator(4)
-	defer g.Close()
+	m, base, s, g := samplingSetup(t, 4)
 	x0 := s.Rand(g, torch.Float32, torch.CPU, 1, 3, 32, 32)
 	mask := s.To(s.GtScalar(s.Rand(g, torch.Float32, torch.CPU, 1, 1, 32, 32), 0.5), torch.Float32)
 	watch := func(name string, run func(o SampleOptions) error) {
@@ -67,16 +76,7 @@ func TestSamplingMemoryFlat(t *testing.T) {
 // (m = 0) bit for bit equal to the input at every step, before the final
 // paste: RAD ancestral, DDIM with eta 0 and 1, binary and soft masks.
 func TestKnownPixelsExactEveryStep(t *testing.T) {
-	m := pubA(t)
-	defer m.Close()
-	base, err := diffusion.NewNamedBase("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := torch.NewNoGradScope()
-	defer s.Close()
-	g := torch.NewGenerator(5)
-	defer g.Close()
+	m, base, s, g := samplingSetup(t, 5)
 	x0 := s.SubScalar(s.MulScalar(s.Rand(g, torch.Float32, torch.CPU, 2, 3, 32, 32), 2), 1)
 	r := s.Rand(g, torch.Float32, torch.CPU, 2, 1, 32, 32)
 	binary := s.To(s.GtScalar(r, 0.5), torch.Float32)

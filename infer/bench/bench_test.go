@@ -9,9 +9,10 @@ import (
 	"github.com/radinpaint/rad/torch"
 )
 
-// Run times both samplers the same number of times with their exact model
-// calls, and measures the embedding cost and the sampler's own math.
-func TestRun(t *testing.T) {
+// tinyModel is a random-weight 16x16 ADM with attention and learned
+// variance.
+func tinyModel(t *testing.T) (*radmodel.UNet, radmodel.Spec) {
+	t.Helper()
 	spec, err := radmodel.ParseFlags("--image_size 16 --num_channels 32 --num_res_blocks 1 --channel_mult 1,2 " +
 		"--attention_resolutions 8 --num_heads 1 --learn_sigma True")
 	if err != nil {
@@ -21,6 +22,13 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, spec
+}
+
+// Run times both samplers the same number of times with their exact model
+// calls, and measures the embedding cost and the sampler's own math.
+func TestRun(t *testing.T) {
+	m, spec := tinyModel(t)
 	defer m.Close()
 	seen := map[string]int{}
 	r, err := Run(context.Background(), m, spec, "tiny", Options{Steps: 5, Runs: 2, Forwards: 2,
@@ -43,15 +51,7 @@ func TestRun(t *testing.T) {
 
 // ForwardProfile sees the forward's operators: its convolutions, every run.
 func TestForwardProfile(t *testing.T) {
-	spec, err := radmodel.ParseFlags("--image_size 16 --num_channels 32 --num_res_blocks 1 --channel_mult 1,2 " +
-		"--attention_resolutions 8 --num_heads 1 --learn_sigma True")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := radmodel.NewRandom(spec.Model, torch.CPU, torch.Float32, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := tinyModel(t)
 	defer m.Close()
 	for _, spatial := range []bool{false, true} {
 		rows, err := ForwardProfile(m, spatial, 3)
