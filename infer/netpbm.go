@@ -2,7 +2,6 @@ package infer
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -10,9 +9,7 @@ import (
 	"io"
 	"os"
 
-	// the formats ReadImage reads besides Netpbm
-	_ "image/jpeg"
-	_ "image/png"
+	"github.com/radinpaint/rad/internal/imagefile"
 )
 
 // Netpbm: PPM (P6 binary, P3 plain) and PGM (P5 binary, P2 plain) with
@@ -66,18 +63,12 @@ func DecodeImage(r io.Reader) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
-	if err != nil {
+	img, err := imagefile.Decode(raw, MaxImagePixels)
+	var size *imagefile.SizeError
+	if err != nil && !errors.As(err, &size) {
 		return nil, fmt.Errorf("not a readable PNG, JPEG or Netpbm (PPM/PGM) image: %w", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
-		return nil, fmt.Errorf("image of %dx%d pixels: out of range (1 to %d pixels)", cfg.Width, cfg.Height, MaxImagePixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("not a readable PNG, JPEG or Netpbm (PPM/PGM) image: %w", err)
-	}
-	return img, nil
+	return img, err
 }
 
 // netpbmHeader is a parsed header.

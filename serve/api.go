@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/radinpaint/rad/infer"
+	"github.com/radinpaint/rad/internal/imagefile"
 )
 
 // routes is the server's handler tree. Methods are checked by the
@@ -362,19 +363,18 @@ func (s *Server) decode(name string, data []byte) (image.Image, *apiError) {
 	if len(data) == 0 {
 		return nil, errorf(http.StatusBadRequest, "%s: empty", name)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-	if errors.Is(err, image.ErrFormat) {
+	_, format, err := imagefile.Header(data, int64(s.cfg.MaxPixels))
+	var size *imagefile.SizeError
+	switch {
+	case errors.Is(err, image.ErrFormat):
 		return nil, errorf(http.StatusBadRequest, "%s: not a PNG, JPEG or Netpbm (PPM/PGM) image", name)
-	}
-	if err != nil {
+	case errors.As(err, &size) && size.Empty():
+		return nil, errorf(http.StatusBadRequest, "%s: empty (%dx%d)", name, size.Width, size.Height)
+	case size != nil:
+		return nil, errorf(http.StatusRequestEntityTooLarge, "%s: %dx%d is %d pixels, above the limit of %d", name, size.Width, size.Height,
+			size.Width*size.Height, s.cfg.MaxPixels)
+	case err != nil:
 		return nil, errorf(http.StatusBadRequest, "%s: unreadable header: %v", name, err)
-	}
-	if cfg.Width < 1 || cfg.Height < 1 {
-		return nil, errorf(http.StatusBadRequest, "%s: empty (%dx%d)", name, cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(s.cfg.MaxPixels) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "%s: %dx%d is %d pixels, above the limit of %d", name, cfg.Width, cfg.Height,
-			cfg.Width*cfg.Height, s.cfg.MaxPixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -84,9 +84,7 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		b, _ := json.MarshalIndent(r, "", "  ")
-		fmt.Fprintln(c.App.Writer, string(b))
-		return nil
+		return printJSON(c, r)
 	}
 	w := c.App.Writer
 	size := r.ImageSize
@@ -112,9 +110,7 @@ func printProfile(c *cli.Context, m *radmodel.UNet, name string, n int, spatial 
 		return err
 	}
 	if c.Bool("json") {
-		b, _ := json.MarshalIndent(rows, "", "  ")
-		fmt.Fprintln(c.App.Writer, string(b))
-		return nil
+		return printJSON(c, rows)
 	}
 	w := c.App.Writer
 	var self float64
@@ -131,4 +127,14 @@ func printProfile(c *cli.Context, m *radmodel.UNet, name string, n int, spatial 
 			r.TotalUs/1000/float64(n), 100*r.SelfUs/self)
 	}
 	return nil
+}
+
+// printJSON writes v as indented JSON to the command's output.
+func printJSON(c *cli.Context, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.App.Writer, string(b))
+	return err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 
@@ -18,9 +17,7 @@ func init() {
 		Action: func(c *cli.Context) error {
 			info := versionInfo()
 			if c.Bool("json") {
-				b, _ := json.MarshalIndent(info, "", "  ")
-				fmt.Fprintln(c.App.Writer, string(b))
-				return nil
+				return printJSON(c, info)
 			}
 			fmt.Fprintf(c.App.Writer, "radctl %s (%s, %s/%s)\n", info.Version, info.Go, runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(c.App.Writer, "libtorch %s (shim ABI %d), %d CPU threads\n", info.Libtorch, info.ABI, info.Threads)

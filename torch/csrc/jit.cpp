@@ -59,14 +59,19 @@ void rt_free_names(char** names, int64_t n) {
 
 void rt_free_ptr(void* p) { std::free(p); }
 
-rt_error rt_module_forward(int mode, rt_module m, rt_tensor* inputs, int64_t n, rt_tensor* out) {
-  RT_TRY
-  rt::ModeGuard guard(mode);
+// run_forward calls the module's forward on the tensors.
+static c10::IValue run_forward(rt_module m, rt_tensor* inputs, int64_t n) {
   if (!m) throw std::invalid_argument("null module");
   std::vector<c10::IValue> in;
   in.reserve(n);
   for (int64_t i = 0; i < n; i++) in.emplace_back(rt::T(inputs[i]));
-  c10::IValue r = m->m.forward(in);
+  return m->m.forward(in);
+}
+
+rt_error rt_module_forward(int mode, rt_module m, rt_tensor* inputs, int64_t n, rt_tensor* out) {
+  RT_TRY
+  rt::ModeGuard guard(mode);
+  c10::IValue r = run_forward(m, inputs, n);
   if (!r.isTensor()) throw std::runtime_error("module forward returned " + r.tagKind() + ", not a tensor");
   *out = rt::wrap(r.toTensor());
   RT_CATCH
@@ -91,11 +96,7 @@ rt_error rt_module_forward_multi(int mode, rt_module m, rt_tensor* inputs, int64
                                  int64_t* nout) {
   RT_TRY
   rt::ModeGuard guard(mode);
-  if (!m) throw std::invalid_argument("null module");
-  std::vector<c10::IValue> in;
-  in.reserve(n);
-  for (int64_t i = 0; i < n; i++) in.emplace_back(rt::T(inputs[i]));
-  c10::IValue r = m->m.forward(in);
+  c10::IValue r = run_forward(m, inputs, n);
   std::vector<at::Tensor> v;
   flatten_outputs(r, v);
   rt_tensor* th = static_cast<rt_tensor*>(std::calloc(v.size() + 1, sizeof(rt_tensor)));

@@ -2,14 +2,11 @@ package data
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
-	_ "image/jpeg" // registers JPEG with image.Decode
-	_ "image/png"  // registers PNG with image.Decode
 	"io"
 	"io/fs"
 	"os"
@@ -17,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/radinpaint/rad/internal/imagefile"
 )
 
 // Source is an indexed collection of images. Load must be safe to call
@@ -145,17 +144,7 @@ func (f *Folder) Load(i int) (image.Image, error) {
 	return img, nil
 }
 
-func decode(b []byte) (image.Image, error) {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, fmt.Errorf("image size %dx%d out of range (1 to %d pixels)", cfg.Width, cfg.Height, maxPixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(b))
-	return img, err
-}
+func decode(b []byte) (image.Image, error) { return imagefile.Decode(b, maxPixels) }
 
 // IDX is a set of 8-bit grayscale images in the IDX format of MNIST and
 // Fashion-MNIST (magic 0x00000803: unsigned bytes, 3 dimensions: count,
