@@ -102,6 +102,12 @@ type Config struct {
 	// is the hole's timestep in phase 1 and the known pixels' (the moving
 	// level) in phase 2, as radctl infer --scalar-embedding feeds it.
 	ScalarEmbedding bool `json:"scalar_embedding,omitempty"`
+	// PhaseOneFraction p > 0 draws a RAD sample's step from phase 1 (the
+	// hole noised, the known pixels clean: the states inference visits)
+	// with probability p and from phase 2 otherwise; 0 draws uniformly
+	// over both phases, the paper's (p = 1/2 when the phases are equally
+	// long, but a different random stream). Needs the per-sample scheme.
+	PhaseOneFraction float64 `json:"phase1_fraction,omitempty"`
 
 	// LR, WeightDecay: AdamW's (betas 0.9/0.999, eps 1e-8).
 	LR          float64 `json:"lr"`
@@ -301,6 +307,12 @@ func (c *Config) normalize() error {
 		return bad("EMA warm-up %q, want %q or %q", c.EMAWarmup, EMAWarmupRatio, EMAWarmupOff)
 	case c.ScalarEmbedding && c.Objective == ADM:
 		return bad("scalar-embedding is a RAD ablation; the adm objective always uses the scalar embedding")
+	case !(c.PhaseOneFraction >= 0 && c.PhaseOneFraction <= 1):
+		return bad("phase-1 fraction %g, want in (0, 1] (or 0: uniform over both phases)", c.PhaseOneFraction)
+	case c.PhaseOneFraction > 0 && c.Objective == ADM:
+		return bad("phase-1 fraction is for the RAD objectives; adm has one phase")
+	case c.PhaseOneFraction > 0 && c.RNG != RNGSample:
+		return bad("phase-1 fraction needs the per-sample random scheme (rng %q); this run uses %q", RNGSample, c.RNG)
 	case !(c.ZoomMax >= 0) || !finite(c.ZoomMax):
 		return bad("zoom %g, want >= 1 (or 0: off)", c.ZoomMax)
 	case !(c.LambdaVLB >= 0) || !finite(c.LambdaVLB):
@@ -377,6 +389,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	diff("scalar embedding", c.ScalarEmbedding, saved.ScalarEmbedding)
 	diff("zoom", c.ZoomMax, saved.ZoomMax)
 	diff("mask kind", c.MaskKind, saved.MaskKind)
+	diff("phase-1 fraction", c.PhaseOneFraction, saved.PhaseOneFraction)
 	diff("rng", c.RNG, saved.RNG)
 	c.Objective, c.Model, c.LR, c.WeightDecay, c.GradClip = saved.Objective, saved.Model, saved.LR, saved.WeightDecay, saved.GradClip
 	c.EMA, c.LambdaVLB, c.BatchSize, c.Accum, c.Seed = saved.EMA, saved.LambdaVLB, saved.BatchSize, saved.Accum, saved.Seed
@@ -384,7 +397,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	c.DiffusionSteps, c.NoiseSchedule, c.RandomCrop, c.NoFlip = saved.DiffusionSteps, saved.NoiseSchedule, saved.RandomCrop, saved.NoFlip
 	c.NoAutocast, c.CPUAutocast = saved.NoAutocast, saved.CPUAutocast
 	c.EMAWarmup, c.ScalarEmbedding, c.ZoomMax, c.MaskKind = saved.EMAWarmup, saved.ScalarEmbedding, saved.ZoomMax, saved.MaskKind
-	c.RNG = saved.RNG
+	c.RNG, c.PhaseOneFraction = saved.RNG, saved.PhaseOneFraction
 	if c.Base == "" {
 		c.Base = saved.Base
 	}

@@ -22,15 +22,37 @@ func sampleKey(base uint64, pos int64) uint64 {
 	return data.Mix64(base ^ (uint64(pos)+1)*data.Golden)
 }
 
-// sampleSteps draws each sample's step in [0, hi) from its position.
+// sampleSteps draws each sample's step in [0, hi) from its position; with
+// Config.PhaseOneFraction p > 0 (RAD objectives), phase 1 ([0, N)) with
+// probability p and phase 2 ([N, T)) otherwise, uniform within the phase.
 func (t *trainer) sampleSteps(pos []int64, hi int64) []int {
 	base := subSeed(t.cfg.Seed, "timesteps")
 	out := make([]int, len(pos))
+	p1 := t.cfg.PhaseOneFraction
 	for i, p := range pos {
-		h, _ := bits.Mul64(sampleKey(base, p), uint64(hi))
+		k := sampleKey(base, p)
+		if p1 > 0 && t.cfg.Objective != ADM {
+			out[i] = phaseStep(k, p1, t.sched.N(), t.sched.T())
+			continue
+		}
+		h, _ := bits.Mul64(k, uint64(hi))
 		out[i] = int(h)
 	}
 	return out
+}
+
+// phaseStep turns one sample's key into a global step: phase 1 ([0, n))
+// with probability p1, else phase 2 ([n, T)), uniform within the phase
+// (docs/DESIGN.md §5.1).
+func phaseStep(key uint64, p1 float64, n, T int) int {
+	u := float64(key>>11) / (1 << 53)
+	k := data.Mix64(key ^ data.Golden)
+	if u < p1 || T <= n {
+		h, _ := bits.Mul64(k, uint64(n))
+		return int(h)
+	}
+	h, _ := bits.Mul64(k, uint64(T-n))
+	return n + int(h)
 }
 
 // sampleNoise draws each sample's Gaussian noise [C,H,W] from a generator

@@ -457,3 +457,38 @@ func TestOldCheckpointRNG(t *testing.T) {
 		t.Fatalf("old checkpoint on 2 ranks: %v", err)
 	}
 }
+
+// phaseStep draws phase 1 with the asked probability, uniformly within
+// each phase, and never leaves [0, T).
+func TestPhaseStep(t *testing.T) {
+	const n, T, draws = 100, 200, 40000
+	for _, p1 := range []float64{0.25, 0.8, 1} {
+		var inPhase1 int
+		var seen [T]int
+		for i := 0; i < draws; i++ {
+			st := phaseStep(sampleKey(12345, int64(i)), p1, n, T)
+			if st < 0 || st >= T {
+				t.Fatalf("p1 %g: step %d outside [0, %d)", p1, st, T)
+			}
+			seen[st]++
+			if st < n {
+				inPhase1++
+			}
+		}
+		got := float64(inPhase1) / draws
+		if math.Abs(got-p1) > 0.01 {
+			t.Errorf("p1 %g: phase-1 share %.4f", p1, got)
+		}
+		// uniform within each phase: every step drawn, none far from its
+		// expected count
+		for st, c := range seen {
+			want := draws * p1 / n
+			if st >= n {
+				want = draws * (1 - p1) / (T - n)
+			}
+			if want == 0 && c != 0 || want > 0 && (c == 0 || math.Abs(float64(c)-want) > 6*math.Sqrt(want)) {
+				t.Fatalf("p1 %g: step %d drawn %d times, want about %.0f", p1, st, c, want)
+			}
+		}
+	}
+}

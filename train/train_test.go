@@ -491,6 +491,9 @@ func TestConfigErrors(t *testing.T) {
 		"missing base":          func(c *Config) { c.Base = "/no/such/base.pt" },
 		"resume missing":        func(c *Config) { c.Resume = "latest" },
 		"class labels from IDX": func(c *Config) { c.Model.NumClasses = 10; c.Data = writeIDX(t) },
+		"phase-1 fraction":      func(c *Config) { c.PhaseOneFraction = 1.5 },
+		"phase-1 fraction adm":  func(c *Config) { c.Objective = ADM; c.PhaseOneFraction = 0.5 },
+		"phase-1 fraction rng":  func(c *Config) { c.RNG = RNGStream; c.PhaseOneFraction = 0.5 },
 	} {
 		c := testConfig(t, model, dataDir, RADFull)
 		mod(&c)

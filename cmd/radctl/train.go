@@ -59,6 +59,7 @@ func init() {
 			&cli.StringFlag{Name: "ema-warmup", Value: def.EMAWarmup, Usage: "EMA warm-up: ratio (decay min(ema, (1+n)/(10+n)) at the n-th update) or off"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "RAD with ADM's scalar timestep embedding (the paper's ablation Cfg. 2): the phase step's base timestep"},
 			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
+			&cli.Float64Flag{Name: "phase1-frac", Usage: "RAD objectives: draw a sample's step from phase 1 (the states inference visits) with this probability, phase 2 otherwise (0: uniform over both phases, the paper's)"},
 			&cli.StringFlag{Name: "mask-kind", Value: "perlin", Usage: "training masks: perlin (the paper's), mixed (perlin, strokes, wide), thin, wide, box, extreme"},
 			&cli.DurationFlag{Name: "max-time", Usage: "end this session after this wall time as if --steps were reached (checkpoint, exports); resume later to go on"},
 			&cli.Float64Flag{Name: "lambda-vlb", Value: def.LambdaVLB, Usage: "weight of the VLB term (rad-lora, rad-full; adm uses 1)"},
@@ -257,6 +258,7 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 	cfg.EMAWarmup, cfg.ScalarEmbedding = c.String("ema-warmup"), c.Bool("scalar-embedding")
 	cfg.CPUAutocast = c.Bool("cpu-bf16")
 	cfg.ZoomMax, cfg.MaskKind = c.Float64("zoom-max"), c.String("mask-kind")
+	cfg.PhaseOneFraction = c.Float64("phase1-frac")
 	setRunFlags(c, &cfg, false)
 	return cfg, "", nil
 }
@@ -317,6 +319,7 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	check("scalar-embedding", cfg.ScalarEmbedding, c.Bool("scalar-embedding"))
 	check("zoom-max", cfg.ZoomMax, c.Float64("zoom-max"))
 	check("mask-kind", cfg.MaskKind, c.String("mask-kind"))
+	check("phase1-frac", cfg.PhaseOneFraction, c.Float64("phase1-frac"))
 	for _, f := range []string{"config", "model-flags", "preset"} {
 		if c.IsSet(f) {
 			spec, err := modelSpec(c, "base")
