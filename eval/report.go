@@ -119,6 +119,10 @@ type Report struct {
 	Rows []Row `json:"rows"`
 	// Seconds is the whole run's wall time (sampling, metrics, files).
 	Seconds float64 `json:"seconds"`
+	// Reused is the number of image results (all mask kinds) read back
+	// from RunConfig.Parts instead of sampled in this run; their seconds
+	// per image are the ones measured when they were sampled.
+	Reused int `json:"reused_images,omitempty"`
 }
 
 func newReport(cfg *RunConfig, sm *sampler) *Report {
@@ -238,7 +242,11 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- data: %s, %d images from index %d, %v\n", c.Data, c.Images, c.Offset, c.ImageShape)
 	fmt.Fprintf(&b, "- masks: %s, mask seed %d; sampler seed %d (%s)\n", strings.Join(c.Masks, ", "), c.MaskSeed, c.Seed, c.SeedRule)
 	fmt.Fprintf(&b, "- features: %s; %s over %d subsets of %s vectors (seed %d)\n", c.Features, c.KIDName, c.KIDSubsets, c.KIDSubsetSize, c.KIDSeed)
-	fmt.Fprintf(&b, "- device: %s, batch size %d; run time %.1f s\n\n", c.Device, c.BatchSize, r.Seconds)
+	fmt.Fprintf(&b, "- device: %s, batch size %d; run time %.1f s", c.Device, c.BatchSize, r.Seconds)
+	if r.Reused > 0 {
+		fmt.Fprintf(&b, " (resumed: %d image results kept from an earlier run)", r.Reused)
+	}
+	b.WriteString("\n\n")
 	b.WriteString(r.Table())
 	b.WriteString("\nPSNR and SSIM are over hole pixels only; s/image is the batched sampling time divided by the images;\n" +
 		"calls/image counts the network evaluations each image went through.\n")

@@ -123,6 +123,15 @@ type RunConfig struct {
 	GridImages int
 	// SaveImages writes every result as Out/images/<kind>/<index>.png.
 	SaveImages bool
+	// Parts, if set, is a folder that keeps every finished batch's
+	// results (one safetensors file per batch, named after its mask kind
+	// and data set indices, keyed on the model's fingerprint, the method
+	// and its settings, the seeds and the batch's images and masks). A
+	// later Run with the same Parts reuses every batch whose key matches
+	// (its seconds per image are the ones measured when it ran) and
+	// samples the others: an interrupted evaluation resumes where it
+	// stopped. Batches are reused only at the same BatchSize.
+	Parts string
 	// Progress, if set, sees every model call and every finished batch.
 	Progress func(Progress)
 	// Results, if set, gets every mask kind's masks [N, 1, S, S] and
@@ -269,11 +278,12 @@ func joinMethods() string {
 
 // sampler inpaints batches with the configured method.
 type sampler struct {
-	cfg  *RunConfig
-	den  infer.Denoiser
-	base *diffusion.Base
-	proc *infer.Process
-	dev  torch.Device
+	cfg     *RunConfig
+	partKey string // RunConfig.Parts: the key's part shared by every batch
+	den     infer.Denoiser
+	base    *diffusion.Base
+	proc    *infer.Process
+	dev     torch.Device
 }
 
 func newSampler(cfg *RunConfig) (*sampler, error) {
@@ -282,6 +292,12 @@ func newSampler(cfg *RunConfig) (*sampler, error) {
 		return sm, nil
 	}
 	sm.dev = cfg.Model.Device()
+	if cfg.Parts != "" {
+		var err error
+		if sm.partKey, err = partsKeyBase(cfg, sm); err != nil {
+			return nil, err
+		}
+	}
 	sm.den = infer.UNetDenoiser{Model: cfg.Model}
 	base, err := diffusion.NewNamedBase(cfg.NoiseSchedule, cfg.DiffusionSteps)
 	if err != nil {
@@ -361,6 +377,38 @@ func (sm *sampler) batch(ctx context.Context, lo, hi int, x0, m []float32, onSte
 	return v, calls.Load(), nil
 }
 
+// keptBatch is batch with RunConfig.Parts: a kept batch under the same
+// key is read back instead of sampled, and a sampled one is kept.
+func (sm *sampler) keptBatch(ctx context.Context, kind masks.Kind, lo, hi int, x0, m []float32, onStep func(i, total int)) (part, error) {
+	im := sm.cfg.Images
+	shape := []int64{int64(hi - lo), int64(im.C), int64(im.H), int64(im.W)}
+	var path, key string
+	if sm.cfg.Parts != "" && sm.cfg.Method != MethodMeanFill { // the floor costs nothing to redo
+		var labels []int64
+		if sm.cfg.Labels != nil {
+			labels = sm.cfg.Labels[lo:hi]
+		}
+		key = partKeyOf(sm.partKey, kind, sm.cfg.IndexOffset+lo, hi-lo, x0, m, labels)
+		path = partPath(sm.cfg.Parts, kind, sm.cfg.IndexOffset+lo, hi-lo)
+		if pt, ok := loadPart(path, key, shape); ok {
+			pt.reused = true
+			return pt, nil
+		}
+	}
+	t0 := time.Now()
+	out, calls, err := sm.batch(ctx, lo, hi, x0, m, onStep)
+	if err != nil {
+		return part{}, err
+	}
+	pt := part{results: out, secondsPerImg: time.Since(t0).Seconds() / float64(hi-lo), calls: calls}
+	if path != "" {
+		if err := savePart(path, key, shape, pt); err != nil {
+			return part{}, err
+		}
+	}
+	return pt, nil
+}
+
 // meanFill fills the hole of each of n images (c channels of p pixels)
 // with the mean of its known pixels, per channel (0 when none is known).
 func meanFill(x0, m []float32, n, c, p int) []float32 {
@@ -425,6 +473,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Report, error) {
 			return nil, err
 		}
 		rep.Rows = append(rep.Rows, kr.rows...)
+		rep.Reused += kr.reused
 		if cfg.Out != "" {
 			if err := kr.write(&cfg); err != nil {
 				return nil, err
@@ -512,6 +561,7 @@ type kindResult struct {
 	holeFrac          []float64
 	psnr, ssim, lpips []float64
 	seconds, calls    []float64 // per image
+	reused            int       // images read back from RunConfig.Parts
 	rows              []Row
 }
 
@@ -543,15 +593,16 @@ func runKind(ctx context.Context, cfg *RunConfig, sm *sampler, kind masks.Kind, 
 			return nil, err
 		}
 		hi := min(n, lo+cfg.BatchSize)
-		t0 := time.Now()
-		out, calls, err := sm.batch(ctx, lo, hi, im.Data[lo*per:hi*per], kr.masks.Data[lo*p:hi*p], func(i, _ int) { report(lo, i) })
+		pt, err := sm.keptBatch(ctx, kind, lo, hi, im.Data[lo*per:hi*per], kr.masks.Data[lo*p:hi*p], func(i, _ int) { report(lo, i) })
 		if err != nil {
 			return nil, fmt.Errorf("%w (masks %s)", err, kind)
 		}
-		secs := time.Since(t0).Seconds() / float64(hi-lo)
-		copy(kr.results.Data[lo*per:hi*per], out)
+		copy(kr.results.Data[lo*per:hi*per], pt.results)
 		for i := lo; i < hi; i++ {
-			kr.seconds[i], kr.calls[i] = secs, float64(calls)
+			kr.seconds[i], kr.calls[i] = pt.secondsPerImg, float64(pt.calls)
+		}
+		if pt.reused {
+			kr.reused += hi - lo
 		}
 		report(hi, 0)
 	}

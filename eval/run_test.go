@@ -388,3 +388,107 @@ func TestLoadClassifierBytes(t *testing.T) {
 		t.Fatalf("live tensors %d -> %d", live, l)
 	}
 }
+
+// With Parts, an interrupted run goes on where it stopped: the kept
+// batches are read back (no model call), the others sampled, and the
+// results equal an uninterrupted run's bit for bit; a batch kept under
+// another seed, or a damaged file, is sampled again.
+func TestRunResumeParts(t *testing.T) {
+	model := tinyUNet(t)
+	net := loadTS(t, "tuple")
+	defer net.Close()
+	im := smoothImages(7, 3, 16, 3)
+	parts := filepath.Join(t.TempDir(), "parts")
+	results := map[masks.Kind][]float32{}
+	base := RunConfig{Model: model, Images: im, Steps: 3, BatchSize: 3, Masks: []masks.Kind{masks.Box, masks.Wide},
+		MaskSeed: 2, Seed: 4, Features: net, KIDSubsets: 4, GridImages: -1}
+	run := func(cfg RunConfig, ctx context.Context) (*Report, map[masks.Kind][]float32, int, error) {
+		got := map[masks.Kind][]float32{}
+		calls := 0
+		cfg.Results = func(k masks.Kind, _, r Images) { got[k] = append([]float32(nil), r.Data...) }
+		cfg.Progress = func(p Progress) {
+			if p.Step > 0 {
+				calls++
+			}
+		}
+		rep, err := Run(ctx, cfg)
+		return rep, got, calls, err
+	}
+	// the reference: no parts
+	rep0, want, calls0, err := run(base, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep0.Reused != 0 || calls0 != 2*3*3 { // 2 kinds x 3 batches x 3 steps
+		t.Fatalf("reference: %d reused, %d calls", rep0.Reused, calls0)
+	}
+	// interrupted after the first batch of the first kind
+	ctx, cancel := context.WithCancel(context.Background())
+	cut := base
+	cut.Parts = parts
+	n := 0
+	cut.Progress = nil
+	cutRun := cut
+	cutRun.Results = nil
+	cutRun.Progress = func(p Progress) {
+		if p.Step == 0 && p.Done > 0 {
+			n++
+			cancel()
+		}
+	}
+	if _, err := Run(ctx, cutRun); err == nil {
+		t.Fatal("cancelled run returned no error")
+	}
+	if files, _ := filepath.Glob(filepath.Join(parts, "*.safetensors")); len(files) != 1 || n != 1 {
+		t.Fatalf("kept %v after one batch", files)
+	}
+	// resumed: one batch read back, five sampled, the same results
+	rep1, got, calls1, err := run(cut, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep1.Reused != 3 || calls1 != 5*3 {
+		t.Fatalf("resumed: %d reused, %d calls", rep1.Reused, calls1)
+	}
+	for k, w := range want {
+		for i, v := range got[k] {
+			if v != w[i] {
+				t.Fatalf("%s: value %d: resumed %v, uninterrupted %v", k, i, v, w[i])
+			}
+		}
+		results[k] = got[k]
+	}
+	if rep1.Rows[0].FID != rep0.Rows[0].FID || rep1.Rows[1].PSNR != rep0.Rows[1].PSNR {
+		t.Fatalf("metrics differ: %+v vs %+v", rep1.Rows, rep0.Rows)
+	}
+	// all kept now: nothing sampled
+	if rep, _, calls, err := run(cut, context.Background()); err != nil || rep.Reused != 7*2 || calls != 0 {
+		t.Fatalf("second resume: %v, %d reused, %d calls", err, rep.Reused, calls)
+	}
+	// a damaged file is sampled again (and kept again)
+	files, _ := filepath.Glob(filepath.Join(parts, "wide-*.safetensors"))
+	if len(files) != 3 {
+		t.Fatalf("wide parts %v", files)
+	}
+	if err := os.WriteFile(files[0], []byte("not safetensors"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep, got, calls, err := run(cut, context.Background()); err != nil || rep.Reused != 7*2-3 || calls != 3 || got[masks.Wide][0] != results[masks.Wide][0] {
+		t.Fatalf("damaged part: %v, %d reused, %d calls", err, rep.Reused, calls)
+	}
+	// another seed: every kept batch is stale
+	other := cut
+	other.Seed = 5
+	if rep, got, calls, err := run(other, context.Background()); err != nil || rep.Reused != 0 || calls != 18 || !differ(got[masks.Box], results[masks.Box]) {
+		t.Fatalf("other seed: %v, %d reused, %d calls", err, rep.Reused, calls)
+	}
+}
+
+func differ(a, b []float32) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return true
+		}
+	}
+	return len(a) != len(b)
+}

@@ -5,13 +5,17 @@
 # exists). Trained weights go to runs/fmnist-*/ (the shipped ones in models/
 # are what docs/RESULTS.md used: set SHIPPED=1 to evaluate those instead of
 # training). Usage: scripts/reproduce-fmnist.sh   (env: N, SUBSET, RP_N,
-# DEVICE, TRAIN_TIME, SHIPPED, OUT)
+# DEVICE, TRAIN_TIME, SHIPPED, OUT, BS, RP_BS). Every evaluation keeps its
+# finished batches (radctl eval --resume): a run stopped midway goes on
+# from its last batch when the script is started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-250}            # held-out images per mask kind (t10k's first N)
 SUBSET=${SUBSET:-12}   # the subset every method is also reported on
 RP_N=${RP_N:-$SUBSET}  # RePaint's images (the subset)
 DEVICE=${DEVICE:-cpu}
+BS=${BS:-100}          # images per batch (what an interruption can lose)
+RP_BS=${RP_BS:-20}     # RePaint's (2,410 calls per batch)
 TRAIN_TIME=${TRAIN_TIME:-60m}
 SHIPPED=${SHIPPED:-0}
 OUT=${OUT:-out/eval}
@@ -36,12 +40,12 @@ ev() { # name args...
   local name=$1; shift
   [ -f "$OUT/$name/report.json" ] && return
   echo "eval $name: $(date +%T)"
-  $R eval --data $FM/t10k-images-idx3-ubyte.gz --device "$DEVICE" --out "$OUT/$name" "$@"
+  $R eval --data $FM/t10k-images-idx3-ubyte.gz --device "$DEVICE" --out "$OUT/$name" --resume "$@"
 }
-ev mean-fill "${cfg1[@]}" --sampler mean-fill --n "$N" --subset "$SUBSET" --batch-size "$N"
-ev rad "${rad[@]}" --sampler rad --n "$N" --subset "$SUBSET" --batch-size "$N"
-ev cfg1 "${cfg1[@]}" --sampler rad --n "$N" --subset "$SUBSET" --batch-size "$N"
-ev cfg2 "${cfg2[@]}" --sampler rad --scalar-embedding --n "$N" --subset "$SUBSET" --batch-size "$N"
-ev repaint "${cfg1[@]}" --sampler repaint --n "$RP_N" --batch-size "$RP_N"
+ev mean-fill "${cfg1[@]}" --sampler mean-fill --n "$N" --subset "$SUBSET" --batch-size "$BS"
+ev rad "${rad[@]}" --sampler rad --n "$N" --subset "$SUBSET" --batch-size "$BS"
+ev cfg1 "${cfg1[@]}" --sampler rad --n "$N" --subset "$SUBSET" --batch-size "$BS"
+ev cfg2 "${cfg2[@]}" --sampler rad --scalar-embedding --n "$N" --subset "$SUBSET" --batch-size "$BS"
+ev repaint "${cfg1[@]}" --sampler repaint --n "$RP_N" --batch-size "$RP_BS"
 echo "done: $(date +%T); reports in $OUT/*/report.md"
 echo; /usr/bin/python3 scripts/fmnist-table.py "$OUT"

@@ -45,7 +45,10 @@ func init() {
 			"--scalar-embedding), or --base with its config flags and --lora. --sampler mean-fill is a floor with\n" +
 			"no model call (it takes the image size from the model).\n" +
 			"--out gets report.json, report.md, grid-<kind>.png (input with the hole gray | mask | result |\n" +
-			"original, first 8 images), per-image-<kind>.csv and, with --save-images, images/<kind>/<index>.png.",
+			"original, first 8 images), per-image-<kind>.csv and, with --save-images, images/<kind>/<index>.png.\n" +
+			"   --resume keeps every finished batch in OUT/parts (keyed on the model's weights, the method, the seeds\n" +
+			"   and the images); run the same command again after an interruption and only the missing batches are\n" +
+			"   sampled (same --batch-size).",
 		Flags: append(flags,
 			&cli.StringFlag{Name: "shipped", Usage: "a shipped model: " + strings.Join(shippedEval, ", ")},
 			&cli.StringFlag{Name: "lora", Usage: "RAD LoRA adapter (safetensors from radctl train)"},
@@ -72,6 +75,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output folder"},
 			&cli.IntFlag{Name: "grid-images", Value: 8, Usage: "images in each grid PNG (-1: no grid)"},
 			&cli.BoolFlag{Name: "save-images", Usage: "write every result as a PNG"},
+			&cli.BoolFlag{Name: "resume", Usage: "keep every finished batch in OUT/parts and reuse the kept batches of an earlier run with the same model, method, seeds, images and batch size (an interrupted evaluation goes on where it stopped)"},
 		),
 		Action: runEval,
 	})
@@ -262,6 +266,9 @@ func runEval(c *cli.Context) error {
 			done := (p.Kind*nb+(p.Done+bs-1)/bs)*per + p.Step
 			bar.update(done, p.Kinds*nb*per, p.Masks)
 		},
+	}
+	if c.Bool("resume") {
+		rc.Parts = filepath.Join(rc.Out, "parts")
 	}
 	if method == eval.MethodMeanFill {
 		rc.Model, rc.ModelName = nil, "none (image size and channels of "+desc+")"

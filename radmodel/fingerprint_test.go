@@ -1,0 +1,45 @@
+package radmodel
+
+import (
+	"testing"
+
+	"github.com/radinpaint/rad/torch"
+)
+
+func TestFingerprint(t *testing.T) {
+	fp := func(m *UNet) string {
+		t.Helper()
+		s, err := m.Fingerprint()
+		if err != nil || len(s) != 64 {
+			t.Fatalf("fingerprint %q: %v", s, err)
+		}
+		return s
+	}
+	a1, a2, b := loadFixtureModel(t, "pub_a"), loadFixtureModel(t, "pub_a"), loadFixtureModel(t, "pub_b")
+	defer a1.Close()
+	defer a2.Close()
+	defer b.Close()
+	base := fp(a1)
+	if fp(a2) != base {
+		t.Fatal("two loads of one file differ")
+	}
+	if fp(b) == base {
+		t.Fatal("two configs share a fingerprint")
+	}
+	g := torch.NewGenerator(1)
+	defer g.Close()
+	if err := a1.AddLoRA(DefaultLoRA, g); err != nil {
+		t.Fatal(err)
+	}
+	if fp(a1) == base {
+		t.Fatal("adding adapters left the fingerprint")
+	}
+	// one changed weight changes it
+	k := a2.Keys()[len(a2.Keys())-1]
+	if err := a2.Param(k).Fill(0.5); err != nil {
+		t.Fatal(err)
+	}
+	if fp(a2) == base {
+		t.Fatalf("changing %s left the fingerprint", k)
+	}
+}
