@@ -24,6 +24,8 @@ ap.add_argument("--size", type=int, default=128)
 ap.add_argument("--radctl", default="./bin/radctl")
 ap.add_argument("--steps", type=int, default=100)
 ap.add_argument("--sampler", default="rad", help="radctl infer --sampler (rad, rad-ddim: eta 0)")
+ap.add_argument("--base", help="a model file for radctl infer --base (default: the shipped model)")
+ap.add_argument("--kinds", default="thin,box", help="mask kinds, comma-separated")
 args = ap.parse_args()
 
 S = args.size
@@ -52,13 +54,13 @@ def psnr_hole(a, b, m):
     return 10 * np.log10(1 / mse)
 
 rows = {}
-for kind in ["thin", "box"]:
+for kind in args.kinds.split(","):
     md = os.path.join(args.work, "masks-" + kind)
     subprocess.run([args.radctl, "masks", "--kind", kind, "--size", str(S), "-n", str(n), "--seed", "7", "--out", md], check=True)
     od = os.path.join(args.work, "rad-" + kind)
     t0 = time.time()
     subprocess.run([args.radctl, "infer", "--image", crops, "--mask", md, "--out", od, "--steps", str(args.steps),
-                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler], check=True)
+                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler] + (["--base", args.base] if args.base else []), check=True)
     secs = time.time() - t0
     res = {"rad": [], "telea": [], "mean": []}
     holes = []
