@@ -60,7 +60,13 @@
 // MALLOC_ARENA_MAX or RADTORCH_MALLOC_ARENAS (a count; 0: glibc's default)
 // says otherwise: goroutines move between OS threads, and per-thread
 // arenas do not reuse each other's freed tensors, so memory would grow over
-// a long run (SetMallocArenas).
+// a long run (SetMallocArenas). And it keeps blocks up to 32 MiB on the
+// heap and up to 512 MiB of freed memory at its top (glibc's
+// M_MMAP_THRESHOLD and M_TRIM_THRESHOLD) unless RADTORCH_MALLOC_TRIM=0 or
+// glibc's own settings (GLIBC_TUNABLES, MALLOC_MMAP_THRESHOLD_,
+// MALLOC_TRIM_THRESHOLD_) are given: every model call re-allocates the
+// activations the previous one freed, and returning them to the kernel
+// made each new page fault again.
 //
 // # Process groups
 //

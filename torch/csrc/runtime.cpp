@@ -135,23 +135,40 @@ rt_error rt_set_num_threads(int n) {
   RT_CATCH
 }
 
+static bool rt_env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != 0;
+}
+
 // At load time, before the Go runtime starts its threads (glibc fixes its
 // arena limit when a second thread first allocates): one malloc arena,
 // unless MALLOC_ARENA_MAX or RADTORCH_MALLOC_ARENAS (a count; 0: glibc's
 // default) says otherwise. Goroutines move between OS threads, and glibc's
 // per-thread arenas do not reuse each other's freed tensors, so a long
 // sampling run's memory grew with its steps.
+//
+// Then the heap's thresholds, unless RADTORCH_MALLOC_TRIM=0 or the user
+// set glibc's own (GLIBC_TUNABLES, MALLOC_MMAP_THRESHOLD_,
+// MALLOC_TRIM_THRESHOLD_): blocks up to 32 MiB come from the heap rather
+// than from mmap, and up to 512 MiB of freed memory stays at its top. A
+// model call frees and re-allocates the same activation sizes every step;
+// with glibc's defaults those went back to the kernel and every new page
+// faulted again (docs/PERFORMANCE.md: page faults and system time of an
+// evaluation halved).
 __attribute__((constructor)) static void rt_default_malloc_arenas() {
 #if defined(__GLIBC__) && defined(M_ARENA_MAX)
-  const char* m = std::getenv("MALLOC_ARENA_MAX");
-  if (m != nullptr && *m != 0) return;
-  int n = 1;
-  const char* v = std::getenv("RADTORCH_MALLOC_ARENAS");
-  if (v != nullptr && *v != 0) {
-    n = std::atoi(v);
-    if (n <= 0) return;
+  if (!rt_env_set("MALLOC_ARENA_MAX")) {
+    int n = 1;
+    const char* v = std::getenv("RADTORCH_MALLOC_ARENAS");
+    if (v != nullptr && *v != 0) n = std::atoi(v);
+    if (n > 0) mallopt(M_ARENA_MAX, n);
   }
-  mallopt(M_ARENA_MAX, n);
+  const char* trim = std::getenv("RADTORCH_MALLOC_TRIM");
+  bool own = rt_env_set("GLIBC_TUNABLES") || rt_env_set("MALLOC_MMAP_THRESHOLD_") || rt_env_set("MALLOC_TRIM_THRESHOLD_");
+  if (!own && !(trim != nullptr && std::string(trim) == "0")) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  }
 #endif
 }
 
