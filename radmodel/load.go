@@ -345,9 +345,34 @@ const metaConfigKey = "radmodel.config"
 // safetensors, atomically. The header's metadata holds the config as JSON
 // under "radmodel.config".
 func (m *UNet) SaveSafetensors(path string) error {
+	return m.SaveSafetensorsAs(path, m.dt)
+}
+
+// SaveSafetensorsAs is SaveSafetensors with every floating-point weight
+// stored as dt (float16 halves a float32 model's file; loading converts
+// back to the dtype asked for).
+func (m *UNet) SaveSafetensorsAs(path string, dt torch.DType) error {
 	keys, ts, err := m.weights()
 	if err != nil {
 		return err
+	}
+	if dt != m.dt {
+		if dt != torch.Float32 && dt != torch.Float16 && dt != torch.BFloat16 {
+			return fmt.Errorf("radmodel: save %s: dtype %s, want float32, float16 or bfloat16", path, dt)
+		}
+		s := torch.NewNoGradScope()
+		defer s.Close()
+		conv := make([]*torch.Tensor, len(ts))
+		for i, t := range ts {
+			conv[i] = t
+			if t.DType().IsFloat() {
+				conv[i] = s.To(t, dt)
+			}
+		}
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("radmodel: save %s: %w", path, err)
+		}
+		ts = conv
 	}
 	cj, err := json.Marshal(m.cfg)
 	if err != nil {

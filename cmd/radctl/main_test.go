@@ -111,3 +111,43 @@ func TestForwardCommand(t *testing.T) {
 		t.Fatalf("inspect: %v\n%s", err, o)
 	}
 }
+
+// convert writes a checkpoint as float16 safetensors with its config: the
+// file loads without config flags and its forward matches the float32
+// original to float16 rounding.
+func TestConvert(t *testing.T) {
+	fx := "../../testdata/adm/"
+	dir := t.TempDir()
+	half := filepath.Join(dir, "pub_a.f16.safetensors")
+	if o, err := run(t, "convert", "--model", fx+"pub_a.pt", "--config", fx+"pub_a.json", "--out", half); err != nil || !strings.Contains(o, "float16") {
+		t.Fatalf("convert: %v\n%s", err, o)
+	}
+	if o, err := run(t, "inspect", "--model", half); err != nil || !strings.Contains(o, "float16") {
+		t.Fatalf("inspect: %v\n%s", err, o)
+	}
+	out := filepath.Join(dir, "out.pt")
+	if o, err := run(t, "forward", "--model", half, "--input", fx+"pub_a.io.pt", "--output", out); err != nil {
+		t.Fatalf("forward of the converted file without config flags: %v\n%s", err, o)
+	}
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	ref, _ := torch.LoadPT(s, fx+"pub_a.io.pt")
+	got, _ := torch.LoadPT(s, out)
+	d, _ := s.Max(s.Abs(s.Sub(got.Get("out"), ref.Get("out")))).Item()
+	if d == 0 || d > 0.05 {
+		t.Fatalf("float16 forward differs by %g (want float16 rounding: > 0, < 0.05)", d)
+	}
+	// refusals: the input as output, an integer dtype, no config
+	for _, args := range [][]string{
+		{"--model", half, "--out", half},
+		{"--model", fx + "pub_a.pt", "--config", fx + "pub_a.json", "--out", filepath.Join(dir, "x.safetensors"), "--to", "int64"},
+		{"--model", fx + "pub_a.pt", "--out", filepath.Join(dir, "y.safetensors")},
+	} {
+		if _, err := run(t, append([]string{"convert"}, args...)...); err == nil {
+			t.Fatalf("convert %v accepted", args)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.safetensors")); err == nil {
+		t.Fatal("a refused conversion wrote its output")
+	}
+}
