@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Continues the default photo model (models/photo.safetensors) on the CPU,
+# as the shipped weights were made (models/README.md): phase-1 states only
+# (--phase1-frac 1: the states inference visits), photos resized once to a
+# shorter side of 512 (OpenCV INTER_AREA; --zoom-max 8 at 64 never needs
+# more), then an fp16 export. Resumable: run it again with the same WORK
+# and it goes on from the last checkpoint (--resume auto) for another
+# TIME. Needs scripts/setup.sh, scripts/fetch-data.sh photos and Debian's
+# python3-opencv. Usage: scripts/photo-finetune.sh   (env: WORK, TIME, BASE)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${WORK:-$HOME/runs}
+TIME=${TIME:-105m}
+BASE=${BASE:-models/photo.safetensors}
+mkdir -p "$WORK/photos-512"
+if [ -z "$(ls -A "$WORK/photos-512")" ]; then
+  /usr/bin/python3 - "$WORK/photos-512" <<'PYEOF'
+import cv2, glob, os, sys
+for p in sorted(glob.glob("data/photos-train/*")):
+    im = cv2.imread(p, cv2.IMREAD_COLOR)
+    h, w = im.shape[:2]
+    s = 512 / min(h, w)
+    im = cv2.resize(im, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(os.path.join(sys.argv[1], os.path.splitext(os.path.basename(p))[0] + ".png"), im)
+PYEOF
+fi
+./bin/radctl train --objective rad-full --base "$BASE" --config models/configs/photo.json \
+  --data "$WORK/photos-512" --random-crop --zoom-max 8 --mask-kind mixed --phase1-frac 1 \
+  --batch-size 16 --lr 2e-4 --seed 2 --steps 10000000 --max-time "$TIME" \
+  --save-every 150 --keep 2 --sample-every 0 --resume auto --quiet --out "$WORK/photo-ft"
+./bin/radctl convert --model "$WORK/photo-ft/model.safetensors" --out "$WORK/photo-ft/photo-fp16.safetensors"
+echo "next: cp $WORK/photo-ft/photo-fp16.safetensors models/photo.safetensors"
