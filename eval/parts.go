@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,19 +48,12 @@ func partsKeyBase(cfg *RunConfig, sm *sampler) (string, error) {
 func partKeyOf(base string, kind masks.Kind, first, n int, x0, m []float32, labels []int64) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s; masks %s; images %d..%d\n", base, kind, first, first+n-1)
-	var b [8]byte
-	for _, v := range x0 {
-		binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-		h.Write(b[:4])
-	}
-	for _, v := range m {
-		binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-		h.Write(b[:4])
-	}
-	for _, v := range labels {
-		binary.LittleEndian.PutUint64(b[:], uint64(v))
-		h.Write(b[:])
-	}
+	// Little-endian IEEE bits of each float32, then each int64
+	// (binary.Write on a slice writes it in one call; a hash.Hash never
+	// returns an error).
+	binary.Write(h, binary.LittleEndian, x0)
+	binary.Write(h, binary.LittleEndian, m)
+	binary.Write(h, binary.LittleEndian, labels)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -1,0 +1,29 @@
+package eval
+
+import (
+	"testing"
+
+	"github.com/radinpaint/rad/radmodel/masks"
+)
+
+// TestPartKeyStable pins a batch key to its value when resumable
+// evaluation was introduced: kept batches of long evaluations stay valid
+// only while the key's bytes do not change, so any change to what
+// partKeyOf hashes (or how) must be deliberate and fail here first.
+func TestPartKeyStable(t *testing.T) {
+	x0 := []float32{-1, -0.25, 0, 0.5, 1, 3.5e-8}
+	m := []float32{0, 1, 1, 0, 0, 1}
+	labels := []int64{0, 9, -3}
+	got := partKeyOf("model abc on cpu; method rad", masks.Box, 100, 2, x0, m, labels)
+	const want = "dcfdeddc9fc16e501fc8eae28b67021416de5da2ef76128d1545385fd0b0f7bb"
+	if got != want {
+		t.Fatalf("partKeyOf = %s, want %s (kept parts would go stale)", got, want)
+	}
+	if partKeyOf("model abc on cpu; method rad", masks.Wide, 100, 2, x0, m, labels) == got {
+		t.Fatal("the mask kind does not change the key")
+	}
+	m[1] = 0.5
+	if partKeyOf("model abc on cpu; method rad", masks.Box, 100, 2, x0, m, labels) == got {
+		t.Fatal("a mask value does not change the key")
+	}
+}
