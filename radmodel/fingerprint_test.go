@@ -26,6 +26,13 @@ func TestFingerprint(t *testing.T) {
 	if fp(b) == base {
 		t.Fatal("two configs share a fingerprint")
 	}
+	// Pinned: kept evaluation batches (eval.RunConfig.Parts) are keyed on
+	// this value, so a change to what Fingerprint hashes must be
+	// deliberate (it invalidates every kept batch) and fail here first.
+	const want = "5dfac7f67d36aa11d0b97503c95cfc8945baf2ad122d254279d73c1b0621742e"
+	if base != want {
+		t.Fatalf("fingerprint of pub_a = %s, want %s", base, want)
+	}
 	g := torch.NewGenerator(1)
 	defer g.Close()
 	if err := a1.AddLoRA(DefaultLoRA, g); err != nil {
