@@ -14,15 +14,7 @@ TIME=${TIME:-105m}
 BASE=${BASE:-models/photo.safetensors}
 mkdir -p "$WORK/photos-512"
 if [ -z "$(ls -A "$WORK/photos-512")" ]; then
-  /usr/bin/python3 - "$WORK/photos-512" <<'PYEOF'
-import cv2, glob, os, sys
-for p in sorted(glob.glob("data/photos-train/*")):
-    im = cv2.imread(p, cv2.IMREAD_COLOR)
-    h, w = im.shape[:2]
-    s = 512 / min(h, w)
-    im = cv2.resize(im, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(os.path.join(sys.argv[1], os.path.splitext(os.path.basename(p))[0] + ".png"), im)
-PYEOF
+  /usr/bin/python3 scripts/resize-photos.py data/photos-train "$WORK/photos-512"
 fi
 ./bin/radctl train --objective rad-full --base "$BASE" --config models/configs/photo.json \
   --data "$WORK/photos-512" --random-crop --zoom-max 8 --mask-kind mixed --phase1-frac 1 \
