@@ -28,24 +28,11 @@ if [ "${1:-}" = --prepare ]; then
   du -sh bin/radctl .gpudata/fmnist-t10k .gpudata/photos-512
   exit 0
 fi
-OUT=${OUT:-$PWD/gpu-out}
 T_PHOTO=${T_PHOTO:-330}
 T_EVAL=${T_EVAL:-360}
 N=${N:-1000}
 RP_N=${RP_N:-100}
-mkdir -p "$OUT"
-t0=$(date +%s)
-PY=$(command -v python3)
-TP=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
-TL=$($PY -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
-nvidia-smi -L | tee "$OUT/machine.txt"
-if [ ! -f build-cuda/libradtorch.so ]; then
-  { cmake -S . -B build-cuda -DCMAKE_PREFIX_PATH="$TP" -DCMAKE_BUILD_TYPE=Release -DRADTORCH_CUDA_EXTRAS=OFF &&
-    cmake --build build-cuda -j"$(nproc)"; } > "$OUT/cmake.txt" 2>&1 || { tail -30 "$OUT/cmake.txt"; exit 1; }
-fi
-echo "shim: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/machine.txt"
-export LD_LIBRARY_PATH=$PWD/build-cuda:$TL RADTORCH_THREADS=4
-./bin/radctl version | tee -a "$OUT/machine.txt"
+source scripts/gpu-env.sh
 W=/tmp/runs; mkdir -p $W
 ./bin/radctl train --objective rad-full --base models/photo.safetensors --config models/configs/photo.json \
   --data .gpudata/photos-512 --random-crop --zoom-max 8 --mask-kind mixed --phase1-frac 1 \

@@ -13,23 +13,10 @@
 # sample grids go to $OUT as one tar per run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu-out}
 T_PHOTO=${T_PHOTO:-440}   # seconds of training per run
 T_BASE=${T_BASE:-190}
 T_LORA=${T_LORA:-190}
-mkdir -p "$OUT"
-t0=$(date +%s)
-PY=$(command -v python3)
-TP=$($PY -c 'import torch;print(torch.utils.cmake_prefix_path)')
-TL=$($PY -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
-nvidia-smi -L | tee "$OUT/machine.txt"
-if [ ! -f build-cuda/libradtorch.so ]; then
-  { cmake -S . -B build-cuda -DCMAKE_PREFIX_PATH="$TP" -DCMAKE_BUILD_TYPE=Release -DRADTORCH_CUDA_EXTRAS=OFF &&
-    cmake --build build-cuda -j"$(nproc)"; } > "$OUT/cmake.txt" 2>&1 || { tail -30 "$OUT/cmake.txt"; exit 1; }
-fi
-echo "shim: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/machine.txt"
-export LD_LIBRARY_PATH=$PWD/build-cuda:$TL RADTORCH_THREADS=3
-./bin/radctl version | tee -a "$OUT/machine.txt"
+source scripts/gpu-env.sh
 W=/tmp/runs; mkdir -p $W
 common="--device cuda --seed 1 --quiet --steps 10000000 --save-every 2000 --keep 1 --lr 2e-4"
 fp16() { # src dst: float tensors to fp16, metadata kept
