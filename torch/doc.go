@@ -66,7 +66,13 @@
 // glibc's own settings (GLIBC_TUNABLES, MALLOC_MMAP_THRESHOLD_,
 // MALLOC_TRIM_THRESHOLD_) are given: every model call re-allocates the
 // activations the previous one freed, and returning them to the kernel
-// made each new page fault again.
+// made each new page fault again. Where libtorch's BLAS is OpenBLAS
+// (Debian's libtorch), the intra-op count also sets OpenBLAS's own thread
+// pool (BLASThreads), unless OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS
+// says otherwise: libtorch's at::set_num_threads does not reach that pool,
+// whose idle threads spin beside the intra-op threads. For throughput on
+// many CPU batches, several single-thread processes (RADTORCH_THREADS=1)
+// beat one process with as many threads (docs/PERFORMANCE.md).
 //
 // # Process groups
 //

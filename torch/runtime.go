@@ -11,8 +11,14 @@ import (
 // NumThreads is libtorch's intra-op thread count.
 func NumThreads() int { return int(C.rt_get_num_threads()) }
 
-// SetNumThreads sets libtorch's intra-op thread count (>= 1).
+// SetNumThreads sets libtorch's intra-op thread count (>= 1) and, where
+// libtorch's BLAS is OpenBLAS, OpenBLAS's own thread pool to the same
+// count unless OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS is set.
 func SetNumThreads(n int) error { return goErr(C.rt_set_num_threads(C.int(n))) }
+
+// BLASThreads is OpenBLAS's own thread count, or -1 when libtorch's BLAS
+// is not OpenBLAS.
+func BLASThreads() int { return int(C.rt_blas_threads()) }
 
 // ManualSeed seeds libtorch's global generators. The project's own random
 // ops take explicit Generators instead; this only matters for libtorch

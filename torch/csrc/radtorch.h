@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a code below changes. */
-#define RT_ABI_VERSION 12
+#define RT_ABI_VERSION 13
 
 typedef struct rt_tensor_s* rt_tensor;
 typedef struct rt_module_s* rt_module;
@@ -96,6 +96,9 @@ rt_error rt_profile_stop(char** out);
 /* ---- runtime ---- */
 int rt_get_num_threads(void);
 rt_error rt_set_num_threads(int n);
+/* OpenBLAS's own thread count (openblas_get_num_threads), or -1 when the
+   loaded BLAS is not OpenBLAS */
+int rt_blas_threads(void);
 /* glibc's M_ARENA_MAX (mallopt); returns 1 on success, 0 where unsupported */
 int rt_set_malloc_arenas(int n);
 rt_error rt_manual_seed(uint64_t seed);

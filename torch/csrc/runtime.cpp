@@ -4,6 +4,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <dlfcn.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -126,19 +127,33 @@ const char* rt_torch_version(void) {
 int64_t rt_live_tensors(void) { return rt::g_live_tensors.load(); }
 int64_t rt_live_modules(void) { return rt::g_live_modules.load(); }
 
-int rt_get_num_threads(void) { return at::get_num_threads(); }
-
-rt_error rt_set_num_threads(int n) {
-  RT_TRY
-  if (n < 1) throw std::invalid_argument("thread count must be >= 1, got " + std::to_string(n));
-  at::set_num_threads(n);
-  RT_CATCH
-}
-
 static bool rt_env_set(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != 0;
 }
+
+int rt_get_num_threads(void) { return at::get_num_threads(); }
+
+// rt_set_num_threads sets libtorch's intra-op threads and, where libtorch's
+// BLAS is OpenBLAS (Debian's libtorch calls the openblas-pthread build for
+// its matrix products), OpenBLAS's own pool to the same count, unless
+// OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS chose it. at::set_num_threads
+// does not reach that pool: with RADTORCH_THREADS=1 each process still ran
+// a second OpenBLAS thread that spins on sched_yield after every product,
+// and two such processes on 2 cores ran 30 % slower than with it at 1
+// (docs/PERFORMANCE.md). Other BLAS builds (the CUDA wheels' MKL, which
+// at::set_num_threads sets) do not export the symbol.
+rt_error rt_set_num_threads(int n) {
+  RT_TRY
+  if (n < 1) throw std::invalid_argument("thread count must be >= 1, got " + std::to_string(n));
+  at::set_num_threads(n);
+  if (!rt_env_set("OPENBLAS_NUM_THREADS") && !rt_env_set("GOTO_NUM_THREADS")) {
+    auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (set != nullptr) set(n);
+  }
+  RT_CATCH
+}
+
 
 // At load time, before the Go runtime starts its threads (glibc fixes its
 // arena limit when a second thread first allocates): one malloc arena,
@@ -170,6 +185,11 @@ __attribute__((constructor)) static void rt_default_malloc_arenas() {
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
   }
 #endif
+}
+
+int rt_blas_threads(void) {
+  auto get = reinterpret_cast<int (*)(void)>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get != nullptr ? get() : -1;
 }
 
 int rt_set_malloc_arenas(int n) {
