@@ -9,24 +9,27 @@
 # python3-opencv. NPROC=2 trains with 2 worker processes of 1 thread each
 # (data-parallel, the same global batch of 16: on 2 cores 1.17 x one
 # 2-thread process, docs/PERFORMANCE.md); a run resumes on any NPROC that
-# divides 16. Usage: scripts/photo-finetune.sh   (env: WORK, TIME, BASE, NPROC)
+# divides 16. SHUFFLE=1 adds --channel-shuffle (a new run only: a resumed
+# run keeps its setting). Usage: scripts/photo-finetune.sh
+# (env: WORK, TIME, BASE, NPROC, SHUFFLE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-$HOME/runs}
 TIME=${TIME:-105m}
 BASE=${BASE:-models/photo.safetensors}
 NPROC=${NPROC:-1}
-# --batch-size is per worker at the start; a resumed run keeps its global
+# flags of a new run: --batch-size is per worker; a resumed run keeps its global
 # batch and re-shards it over NPROC
-bs=(--batch-size $((16 / NPROC)))
-ls "$WORK"/photo-ft/ckpt-*.safetensors >/dev/null 2>&1 && bs=()
+fresh=(--batch-size $((16 / NPROC)))
+[ "${SHUFFLE:-0}" = 1 ] && fresh+=(--channel-shuffle)
+ls "$WORK"/photo-ft/ckpt-*.safetensors >/dev/null 2>&1 && fresh=()
 mkdir -p "$WORK/photos-512"
 if [ -z "$(ls -A "$WORK/photos-512")" ]; then
   /usr/bin/python3 scripts/resize-photos.py data/photos-train "$WORK/photos-512"
 fi
 ./bin/radctl train --objective rad-full --base "$BASE" --config models/configs/photo.json \
   --data "$WORK/photos-512" --random-crop --zoom-max 8 --mask-kind mixed --phase1-frac 1 \
-  --nproc "$NPROC" "${bs[@]}" --lr 2e-4 --seed 2 --steps 10000000 --max-time "$TIME" \
+  --nproc "$NPROC" "${fresh[@]}" --lr 2e-4 --seed 2 --steps 10000000 --max-time "$TIME" \
   --save-every 150 --keep 2 --sample-every 0 --resume auto --quiet --out "$WORK/photo-ft"
 ./bin/radctl convert --model "$WORK/photo-ft/model.safetensors" --out "$WORK/photo-ft/photo-fp16.safetensors"
 echo "next: cp $WORK/photo-ft/photo-fp16.safetensors models/photo.safetensors"

@@ -93,6 +93,10 @@ type Config struct {
 	// ZoomMax > 1 trains on patches of the images at random scales
 	// (data.Config.ZoomMax); 0: whole images.
 	ZoomMax float64 `json:"zoom_max,omitempty"`
+	// ChannelShuffle permutes each sample's R, G, B channels at random
+	// (data.Config.ChannelShuffle): a colour augmentation for small photo
+	// sets. RGB models only.
+	ChannelShuffle bool `json:"channel_shuffle,omitempty"`
 	// MaskKind is the training masks' kind (masks.Kind; "" = perlin, the
 	// paper's).
 	MaskKind string `json:"mask_kind,omitempty"`
@@ -315,6 +319,8 @@ func (c *Config) normalize() error {
 		return bad("phase-1 fraction needs the per-sample random scheme (rng %q); this run uses %q", RNGSample, c.RNG)
 	case !(c.ZoomMax >= 0) || !finite(c.ZoomMax):
 		return bad("zoom %g, want >= 1 (or 0: off)", c.ZoomMax)
+	case c.ChannelShuffle && c.Model.InChannels != 3:
+		return bad("channel shuffle needs an RGB model; this one has %d input channel(s)", c.Model.InChannels)
 	case !(c.LambdaVLB >= 0) || !finite(c.LambdaVLB):
 		return bad("lambda_vlb %g, want >= 0", c.LambdaVLB)
 	case c.LoRARank < 0 || c.LoRAAlpha < 0:
@@ -388,6 +394,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	diff("ema warm-up", c.EMAWarmup, saved.EMAWarmup)
 	diff("scalar embedding", c.ScalarEmbedding, saved.ScalarEmbedding)
 	diff("zoom", c.ZoomMax, saved.ZoomMax)
+	diff("channel shuffle", c.ChannelShuffle, saved.ChannelShuffle)
 	diff("mask kind", c.MaskKind, saved.MaskKind)
 	diff("phase-1 fraction", c.PhaseOneFraction, saved.PhaseOneFraction)
 	diff("rng", c.RNG, saved.RNG)
@@ -397,7 +404,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	c.DiffusionSteps, c.NoiseSchedule, c.RandomCrop, c.NoFlip = saved.DiffusionSteps, saved.NoiseSchedule, saved.RandomCrop, saved.NoFlip
 	c.NoAutocast, c.CPUAutocast = saved.NoAutocast, saved.CPUAutocast
 	c.EMAWarmup, c.ScalarEmbedding, c.ZoomMax, c.MaskKind = saved.EMAWarmup, saved.ScalarEmbedding, saved.ZoomMax, saved.MaskKind
-	c.RNG, c.PhaseOneFraction = saved.RNG, saved.PhaseOneFraction
+	c.RNG, c.PhaseOneFraction, c.ChannelShuffle = saved.RNG, saved.PhaseOneFraction, saved.ChannelShuffle
 	if c.Base == "" {
 		c.Base = saved.Base
 	}

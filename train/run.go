@@ -271,7 +271,8 @@ func (r *runner) startLoader(pos int) (func(), error) {
 	cfg := r.cfg
 	dcfg := data.Config{Size: cfg.Model.ImageSize, Channels: cfg.Model.InChannels, BatchSize: cfg.BatchSize,
 		Seed: subSeed(cfg.Seed, "data"), Workers: cfg.Workers, RandomCrop: cfg.RandomCrop, Flip: !cfg.NoFlip,
-		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax, Shards: cfg.World, Shard: r.t.rank()}
+		MaskKind: masks.Kind(cfg.MaskKind), ZoomMax: cfg.ZoomMax, ChannelShuffle: cfg.ChannelShuffle,
+		Shards: cfg.World, Shard: r.t.rank()}
 	// the loader runs on its own context: a step, once begun, completes
 	lctx, cancel := context.WithCancel(context.Background())
 	var err error

@@ -503,6 +503,30 @@ func TestConfigErrors(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 	}
+	// channel shuffle: refused for a gray model, kept in the checkpoint
+	// and on resume for an RGB one
+	c := testConfig(t, model, dataDir, RADFull)
+	c.Model.InChannels, c.Model.OutChannels, c.Data, c.ChannelShuffle = 1, 2, writeIDX(t), true
+	if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "channel shuffle") {
+		t.Fatalf("channel shuffle on a gray model: %v", err)
+	}
+	c = testConfig(t, model, dataDir, RADFull)
+	c.Steps, c.SaveEvery, c.ChannelShuffle = 2, 2, true
+	res, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ReadCheckpoint(res.Checkpoint)
+	if err != nil || !info.Config.ChannelShuffle {
+		t.Fatalf("checkpoint config %+v: %v", info.Config, err)
+	}
+	c.ChannelShuffle, c.Resume, c.Steps = false, "latest", 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if info, err = ReadCheckpoint(filepath.Join(c.Out, "ckpt-00000003.safetensors")); err != nil || !info.Config.ChannelShuffle {
+		t.Fatalf("resumed checkpoint config %+v: %v", info.Config, err)
+	}
 }
 
 // writeIDX writes a tiny IDX image file (4 gray 16x16 images).

@@ -58,6 +58,7 @@ func init() {
 			&cli.Float64Flag{Name: "ema", Value: def.EMA, Usage: "EMA decay of the trained weights (0: off); with --ema-warmup ratio the final decay"},
 			&cli.StringFlag{Name: "ema-warmup", Value: def.EMAWarmup, Usage: "EMA warm-up: ratio (decay min(ema, (1+n)/(10+n)) at the n-th update) or off"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "RAD with ADM's scalar timestep embedding (the paper's ablation Cfg. 2): the phase step's base timestep"},
+			&cli.BoolFlag{Name: "channel-shuffle", Usage: "colour augmentation: permute each sample's R, G, B channels at random (small photo sets: the fill's colours must come from the surroundings, not the set's colour balance)"},
 			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
 			&cli.Float64Flag{Name: "phase1-frac", Usage: "RAD objectives: draw a sample's step from phase 1 (the states inference visits) with this probability, phase 2 otherwise (0: uniform over both phases, the paper's)"},
 			&cli.StringFlag{Name: "mask-kind", Value: "perlin", Usage: "training masks: perlin (the paper's), mixed (perlin, strokes, wide), thin, wide, box, extreme"},
@@ -258,6 +259,7 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 	cfg.EMAWarmup, cfg.ScalarEmbedding = c.String("ema-warmup"), c.Bool("scalar-embedding")
 	cfg.CPUAutocast = c.Bool("cpu-bf16")
 	cfg.ZoomMax, cfg.MaskKind = c.Float64("zoom-max"), c.String("mask-kind")
+	cfg.ChannelShuffle = c.Bool("channel-shuffle")
 	cfg.PhaseOneFraction = c.Float64("phase1-frac")
 	setRunFlags(c, &cfg, false)
 	return cfg, "", nil
@@ -318,6 +320,7 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	check("cpu-bf16", cfg.CPUAutocast, c.Bool("cpu-bf16"))
 	check("scalar-embedding", cfg.ScalarEmbedding, c.Bool("scalar-embedding"))
 	check("zoom-max", cfg.ZoomMax, c.Float64("zoom-max"))
+	check("channel-shuffle", cfg.ChannelShuffle, c.Bool("channel-shuffle"))
 	check("mask-kind", cfg.MaskKind, c.String("mask-kind"))
 	check("phase1-frac", cfg.PhaseOneFraction, c.Float64("phase1-frac"))
 	for _, f := range []string{"config", "model-flags", "preset"} {

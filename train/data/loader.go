@@ -45,6 +45,13 @@ type Config struct {
 	// that its shorter side is z x Size, z drawn log-uniformly in
 	// [1, ZoomMax], before the crop (see Aug.Zoom). 0 or 1: whole images.
 	ZoomMax float64
+	// ChannelShuffle permutes each RGB sample's channels, one of the 6
+	// orders drawn uniformly per sample (drawn after the other choices, so
+	// runs without it keep their samples). A colour augmentation for small
+	// photo sets: the model cannot lean on the set's colour balance (a set
+	// of mostly green photos) and must take a hole's colours from its
+	// surroundings. RGB only (Channels = 3).
+	ChannelShuffle bool
 }
 
 // DefaultConfig is guided-diffusion's training setup for a model of the
@@ -80,6 +87,9 @@ func (c *Config) check() error {
 	}
 	if c.ZoomMax < 0 || math.IsNaN(c.ZoomMax) || math.IsInf(c.ZoomMax, 0) {
 		return fmt.Errorf("data: zoom %g, want >= 1 (or 0: off)", c.ZoomMax)
+	}
+	if c.ChannelShuffle && c.Channels != 3 {
+		return fmt.Errorf("data: channel shuffle needs RGB samples, the model has %d channel(s)", c.Channels)
 	}
 	if _, err := masks.Generate(c.MaskKind, c.Size, c.Seed, 0); err != nil {
 		return fmt.Errorf("data: %w", err)
@@ -404,11 +414,18 @@ func (l *Loader) sample(t *transformer, jb job) error {
 		// drawn after the others, so runs without zoom keep their stream
 		a.Zoom = math.Exp(rs.float64() * math.Log(cfg.ZoomMax))
 	}
+	perm := 0
+	if cfg.ChannelShuffle {
+		perm = rs.intn(len(channelOrders)) // last: runs without it keep their stream
+	}
 	plane := cfg.Size * cfg.Size
 	img := b.Images[jb.j*cfg.Channels*plane : (jb.j+1)*cfg.Channels*plane]
 	idx, err := l.image(t, img, jb.idx, a)
 	if err != nil {
 		return err
+	}
+	if perm != 0 {
+		shuffleChannels(img, plane, channelOrders[perm])
 	}
 	b.Indices[jb.j], b.Flipped[jb.j] = idx, a.Flip
 	m, err := masks.Generate(cfg.MaskKind, cfg.Size, cfg.Seed, int(jb.pos))

@@ -510,3 +510,57 @@ func TestLoaderShards(t *testing.T) {
 		t.Fatalf("shard out of range: %v", err)
 	}
 }
+
+// With ChannelShuffle every sample is the unshuffled run's sample (same
+// seed: the same images, crops, flips and masks) with its R, G, B planes in
+// one of the 6 orders, each order about equally often; gray models are
+// refused.
+func TestLoaderChannelShuffle(t *testing.T) {
+	const size = 16
+	dir := t.TempDir()
+	for i := 0; i < 4; i++ {
+		writePNG(t, filepath.Join(dir, name(i, ".png")), testImage(24+4*i, 20+2*i, uint64(i)))
+	}
+	src := mustFolder(t, dir)
+	cfg := Config{Size: size, Channels: 3, BatchSize: 30, Seed: 5, Workers: 2, RandomCrop: true, Flip: true, ZoomMax: 2}
+	plain := batches(t, mustLoader(t, src, cfg, 0), 10)
+	cfg.ChannelShuffle = true
+	shuffled := batches(t, mustLoader(t, src, cfg, 0), 10)
+	plane := size * size
+	count := map[[3]int]int{}
+	for bi := range plain {
+		p, s := plain[bi], shuffled[bi]
+		if !slices.Equal(p.Masks, s.Masks) || !slices.Equal(p.Indices, s.Indices) || !slices.Equal(p.Flipped, s.Flipped) {
+			t.Fatalf("batch %d: masks, images or flips differ from the unshuffled run", bi)
+		}
+		for j := 0; j < p.Len(); j++ {
+			a := p.Images[j*3*plane : (j+1)*3*plane]
+			b := s.Images[j*3*plane : (j+1)*3*plane]
+			found := false
+			for _, o := range channelOrders {
+				ok := true
+				for c := 0; c < 3 && ok; c++ {
+					ok = slices.Equal(b[c*plane:(c+1)*plane], a[o[c]*plane:(o[c]+1)*plane])
+				}
+				if ok {
+					count[o]++
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("batch %d sample %d: not a channel order of the unshuffled sample", bi, j)
+			}
+		}
+	}
+	// 300 samples, 6 orders: 50 +- 6.5 each; 25..75 is about 4 standard deviations
+	for _, o := range channelOrders {
+		if count[o] < 25 || count[o] > 75 {
+			t.Fatalf("order %v drawn %d times of 300 (%v)", o, count[o], count)
+		}
+	}
+	if l, err := NewLoader(context.Background(), src, Config{Size: size, Channels: 1, BatchSize: 1, ChannelShuffle: true}, 0); err == nil {
+		l.Close()
+		t.Fatal("channel shuffle accepted for a gray model")
+	}
+}

@@ -133,6 +133,19 @@ func toFloat(dst []float32, pix []byte, size, channels int, flip bool) {
 	}
 }
 
+// channelOrders are the 6 orders of R, G, B; the first is the identity.
+var channelOrders = [6][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+
+// shuffleChannels rewrites the [3, plane] sample img so that its channel c
+// is the old channel order[c] (Config.ChannelShuffle).
+func shuffleChannels(img []float32, plane int, order [3]int) {
+	old := make([]float32, len(img))
+	copy(old, img)
+	for c, from := range order {
+		copy(img[c*plane:(c+1)*plane], old[from*plane:(from+1)*plane])
+	}
+}
+
 // toRGBA returns img as an *image.RGBA with bounds at the origin.
 func toRGBA(img image.Image) *image.RGBA {
 	b := img.Bounds()
