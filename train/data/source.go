@@ -79,13 +79,20 @@ func IsImageFile(name string) bool {
 // NewFolder lists the images under dir. It is an error when there is none.
 func NewFolder(dir string) (*Folder, error) {
 	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	// A folder given as a symbolic link is listed through it (WalkDir does
+	// not follow a link, the root included); links below it are followed
+	// for files only.
+	root := dir
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		root = r
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
 			if IsImageFile(d.Name()) {
-				rel, err := filepath.Rel(dir, p)
+				rel, err := filepath.Rel(root, p)
 				if err != nil {
 					return err
 				}

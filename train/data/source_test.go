@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,6 +40,18 @@ func TestFolderListing(t *testing.T) {
 	}
 	if s, err := Open(dir); err != nil || s.Len() != 4 {
 		t.Fatalf("Open(folder): %v, %v", s, err)
+	}
+	// the folder given as a symbolic link: the same listing, names under the link
+	link := filepath.Join(t.TempDir(), "photos")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	lf := mustFolder(t, link)
+	if lf.Len() != 4 || lf.Name(0) != filepath.Join(link, "a", "y.Jpg") {
+		t.Fatalf("through a link: %d images, first %q", lf.Len(), lf.Name(0))
+	}
+	if _, err := lf.Load(3); err != nil {
+		t.Fatal(err)
 	}
 }
 
