@@ -139,9 +139,9 @@ int rt_get_num_threads(void) { return at::get_num_threads(); }
 // its matrix products), OpenBLAS's own pool to the same count, unless
 // OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS chose it. at::set_num_threads
 // does not reach that pool: with RADTORCH_THREADS=1 each process still ran
-// a second OpenBLAS thread that spins on sched_yield after every product,
-// and two such processes on 2 cores ran 30 % slower than with it at 1
-// (docs/PERFORMANCE.md). Other BLAS builds (the CUDA wheels' MKL, which
+// a second OpenBLAS thread that spins on sched_yield after every product:
+// two such processes on 2 cores spent 2.5 x the system time and ran 8 %
+// longer than with it at 1 (docs/PERFORMANCE.md). Other BLAS builds (the CUDA wheels' MKL, which
 // at::set_num_threads sets) do not export the symbol.
 rt_error rt_set_num_threads(int n) {
   RT_TRY
@@ -153,7 +153,6 @@ rt_error rt_set_num_threads(int n) {
   }
   RT_CATCH
 }
-
 
 // At load time, before the Go runtime starts its threads (glibc fixes its
 // arena limit when a second thread first allocates): one malloc arena,
