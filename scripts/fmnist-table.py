@@ -17,7 +17,7 @@ full = [r for d in rows for r in rows[d] if not r.get("subset") and d != "repain
 sub = [r for d in rows for r in rows[d] if r.get("subset") or d == "repaint"]
 N = max((r["images"] for r in full), default=0)
 K = max((r["images"] for r in sub), default=0)
-kid = lambda r: f"{r['kid_mean']:.2f} ± {r['kid_std']:.1f}"
+kid = lambda r: "–" if r.get("kid_mean") is None else f"{r['kid_mean']:.2f} ± {r['kid_std']:.1f}"
 print(f"### All {N} images\n")
 print("| masks | method | FID-FMNIST | KID-FMNIST (mean ± std) | LPIPS-style | PSNR hole (dB) | SSIM hole | s/image | calls/image |")
 print("|---|---|---|---|---|---|---|---|---|")
@@ -26,11 +26,12 @@ for kind in ["box", "extreme", "wide"]:
         for r in rows.get(d, []):
             if r["masks"] == kind and not r.get("subset") and d != "repaint":
                 print(f"| {kind} | {name} | {f(r,'fid',1)} | {kid(r)} | {f(r,'lpips_style',4)} | {f(r,'psnr_hole',2)}{se(d,kind,'psnr_hole')} | {f(r,'ssim_hole',3)} | {r['seconds_per_image']:.2f} | {r['calls_per_image']:.0f} |")
-print(f"\n### The first {K} images, every method (RePaint's budget)\n")
+print(f"\n### The first {K} images, every method (RePaint's budget)\n" if len({r["images"] for r in sub}) <= 1 else
+      f"\n### The first {K} images or fewer (see report.json), every method (RePaint's budget)\n")
 print("| masks | method | FID-FMNIST | KID-FMNIST (mean ± std) | LPIPS-style | PSNR hole (dB) | SSIM hole | s/image | calls/image |")
 print("|---|---|---|---|---|---|---|---|---|")
 for kind in ["box", "extreme", "wide"]:
     for name, d in methods:
         for r in rows.get(d, []):
             if r["masks"] == kind and (r.get("subset") or d == "repaint"):
-                print(f"| {kind} | {name} | {f(r,'fid',1)} | {kid(r)} | {f(r,'lpips_style',4)} | {f(r,'psnr_hole',2)}{se(d,kind,'psnr_hole',K)} | {f(r,'ssim_hole',3)} | {r['seconds_per_image']:.2f} | {r['calls_per_image']:.0f} |")
+                print(f"| {kind} | {name} | {f(r,'fid',1)} | {kid(r)} | {f(r,'lpips_style',4)} | {f(r,'psnr_hole',2)}{se(d,kind,'psnr_hole',r['images'])} | {f(r,'ssim_hole',3)} | {r['seconds_per_image']:.2f} | {r['calls_per_image']:.0f} |")

@@ -23,17 +23,21 @@ if [ "${1:-}" = --prepare ]; then
   bash scripts/fetch-data.sh fmnist >/dev/null
   bash scripts/fetch-data.sh photos >/dev/null
   mkdir -p .gpudata/fmnist-t10k .gpudata/photos-512
-  cp -n data/fashion-mnist/t10k-* .gpudata/fmnist-t10k/
-  [ -n "$(ls -A .gpudata/photos-512)" ] || /usr/bin/python3 scripts/resize-photos.py data/photos-train .gpudata/photos-512
+  cp -n "${RAD_DATA:-data}"/fashion-mnist/t10k-* .gpudata/fmnist-t10k/
+  [ -n "$(ls -A .gpudata/photos-512)" ] || /usr/bin/python3 scripts/resize-photos.py "${RAD_DATA:-data}"/photos-train .gpudata/photos-512
   du -sh bin/radctl .gpudata/fmnist-t10k .gpudata/photos-512
   exit 0
 fi
-T_PHOTO=${T_PHOTO:-330}
-T_EVAL=${T_EVAL:-360}
+# the device runs one command for at most 600 s: shim build + the longer of
+# the two + export and tar must fit
+T_PHOTO=${T_PHOTO:-300}
+T_EVAL=${T_EVAL:-300}
 N=${N:-1000}
 RP_N=${RP_N:-100}
 source scripts/gpu-env.sh
 W=/tmp/runs; mkdir -p $W
+# photo-finetune.sh's flags but batch 64 and seed 3 (another sample stream
+# than the CPU stage's seed 2)
 ./bin/radctl train --objective rad-full --base models/photo.safetensors --config models/configs/photo.json \
   --data .gpudata/photos-512 --random-crop --zoom-max 8 --mask-kind mixed --phase1-frac 1 \
   --batch-size 64 --lr 2e-4 --seed 3 --steps 10000000 --max-time ${T_PHOTO}s --device cuda \

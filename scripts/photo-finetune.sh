@@ -18,11 +18,15 @@ WORK=${WORK:-$HOME/runs}
 TIME=${TIME:-105m}
 BASE=${BASE:-models/photo.safetensors}
 NPROC=${NPROC:-1}
+case $NPROC in 1 | 2 | 4 | 8 | 16) ;; *) echo "photo-finetune: NPROC=$NPROC must divide the batch of 16" >&2; exit 2 ;; esac
 # flags of a new run: --batch-size is per worker; a resumed run keeps its global
 # batch and re-shards it over NPROC
 fresh=(--batch-size $((16 / NPROC)))
 [ "${SHUFFLE:-0}" = 1 ] && fresh+=(--channel-shuffle)
-ls "$WORK"/photo-ft/ckpt-*.safetensors >/dev/null 2>&1 && fresh=()
+if ls "$WORK"/photo-ft/ckpt-*.safetensors >/dev/null 2>&1; then
+  fresh=()
+  [ "${SHUFFLE:-0}" = 1 ] && echo "photo-finetune: resuming $WORK/photo-ft with its own channel-shuffle setting" >&2
+fi
 mkdir -p "$WORK/photos-512"
 if [ -z "$(ls -A "$WORK/photos-512")" ]; then
   /usr/bin/python3 scripts/resize-photos.py data/photos-train "$WORK/photos-512"

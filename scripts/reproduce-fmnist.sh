@@ -6,7 +6,7 @@
 # are what docs/RESULTS.md used: set SHIPPED=1 to evaluate those instead of
 # training). Usage: scripts/reproduce-fmnist.sh   (env: N, SUBSET, RP_N,
 # DEVICE, TRAIN_TIME, SHIPPED, OUT, BS, RP_BS, FM: the folder of the IDX
-# files, fetched when absent). Every evaluation keeps its
+# files; the default one is fetched when files are missing). Every evaluation keeps its
 # finished batches (radctl eval --resume): a run stopped midway goes on
 # from its last batch when the script is started again.
 set -euo pipefail
@@ -20,9 +20,14 @@ RP_BS=${RP_BS:-20}     # RePaint's (2,410 calls per batch)
 TRAIN_TIME=${TRAIN_TIME:-60m}
 SHIPPED=${SHIPPED:-0}
 OUT=${OUT:-out/eval}
-FM=${FM:-data/fashion-mnist}
-need=$FM/t10k-images-idx3-ubyte.gz; [ "$SHIPPED" = 1 ] || need="$need $FM/train-images-idx3-ubyte.gz"
-ls $need >/dev/null 2>&1 || { bash scripts/fetch-data.sh fmnist >/dev/null; FM=data/fashion-mnist; }
+FM=${FM:-}
+need=(t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz); [ "$SHIPPED" = 1 ] || need+=(train-images-idx3-ubyte.gz)
+if [ -n "$FM" ]; then
+  for f in "${need[@]}"; do [ -f "$FM/$f" ] || { echo "reproduce-fmnist: FM=$FM has no $f" >&2; exit 2; }; done
+else
+  FM=${RAD_DATA:-data}/fashion-mnist
+  for f in "${need[@]}"; do [ -f "$FM/$f" ] || { bash scripts/fetch-data.sh fmnist >/dev/null; break; }; done
+fi
 R=./bin/radctl
 if [ "$SHIPPED" = 1 ]; then
   cfg1=(--shipped fmnist); rad=(--shipped fmnist-rad); cfg2=(--shipped fmnist-cfg2)

@@ -17,7 +17,7 @@ func NumThreads() int { return int(C.rt_get_num_threads()) }
 func SetNumThreads(n int) error { return goErr(C.rt_set_num_threads(C.int(n))) }
 
 // BLASThreads is OpenBLAS's own thread count, or -1 when libtorch's BLAS
-// is not OpenBLAS.
+// is not OpenBLAS or is OpenBLAS's serial build.
 func BLASThreads() int { return int(C.rt_blas_threads()) }
 
 // ManualSeed seeds libtorch's global generators. The project's own random

@@ -97,7 +97,7 @@ rt_error rt_profile_stop(char** out);
 int rt_get_num_threads(void);
 rt_error rt_set_num_threads(int n);
 /* OpenBLAS's own thread count (openblas_get_num_threads), or -1 when the
-   loaded BLAS is not OpenBLAS */
+   loaded BLAS is not OpenBLAS or is its serial build */
 int rt_blas_threads(void);
 /* glibc's M_ARENA_MAX (mallopt); returns 1 on success, 0 where unsupported */
 int rt_set_malloc_arenas(int n);

@@ -140,7 +140,7 @@ int rt_get_num_threads(void) { return at::get_num_threads(); }
 // OPENBLAS_NUM_THREADS or GOTO_NUM_THREADS chose it. at::set_num_threads
 // does not reach that pool: with RADTORCH_THREADS=1 each process still ran
 // a second OpenBLAS thread that spins on sched_yield after every product:
-// two such processes on 2 cores spent 2.5 x the system time and ran 8 %
+// two such processes on 2 cores spent 2-2.5 x the system time and ran 8 %
 // longer than with it at 1 (docs/PERFORMANCE.md). Other BLAS builds (the CUDA wheels' MKL, which
 // at::set_num_threads sets) do not export the symbol.
 rt_error rt_set_num_threads(int n) {
@@ -188,7 +188,9 @@ __attribute__((constructor)) static void rt_default_malloc_arenas() {
 
 int rt_blas_threads(void) {
   auto get = reinterpret_cast<int (*)(void)>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  return get != nullptr ? get() : -1;
+  auto parallel = reinterpret_cast<int (*)(void)>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  if (get == nullptr || (parallel != nullptr && parallel() == 0)) return -1;  // not OpenBLAS, or its serial build
+  return get();
 }
 
 int rt_set_malloc_arenas(int n) {

@@ -425,7 +425,7 @@ func (l *Loader) sample(t *transformer, jb job) error {
 		return err
 	}
 	if perm != 0 {
-		shuffleChannels(img, plane, channelOrders[perm])
+		t.shuffleChannels(img, plane, channelOrders[perm])
 	}
 	b.Indices[jb.j], b.Flipped[jb.j] = idx, a.Flip
 	m, err := masks.Generate(cfg.MaskKind, cfg.Size, cfg.Seed, int(jb.pos))

@@ -50,7 +50,8 @@ func Transform(dst []float32, img image.Image, size, channels int, a Aug) error 
 
 // transformer keeps a worker's scratch buffer between samples.
 type transformer struct {
-	crop *image.RGBA
+	crop    *image.RGBA
+	scratch []float32 // shuffleChannels
 }
 
 func (t *transformer) do(dst []float32, img image.Image, size, channels int, a Aug) error {
@@ -137,9 +138,13 @@ func toFloat(dst []float32, pix []byte, size, channels int, flip bool) {
 var channelOrders = [6][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
 
 // shuffleChannels rewrites the [3, plane] sample img so that its channel c
-// is the old channel order[c] (Config.ChannelShuffle).
-func shuffleChannels(img []float32, plane int, order [3]int) {
-	old := make([]float32, len(img))
+// is the old channel order[c] (Config.ChannelShuffle), through the
+// transformer's scratch buffer.
+func (t *transformer) shuffleChannels(img []float32, plane int, order [3]int) {
+	if cap(t.scratch) < len(img) {
+		t.scratch = make([]float32, len(img))
+	}
+	old := t.scratch[:len(img)]
 	copy(old, img)
 	for c, from := range order {
 		copy(img[c*plane:(c+1)*plane], old[from*plane:(from+1)*plane])
