@@ -22,6 +22,7 @@ type request struct {
 	calls int64
 	steps int
 	batch int
+	group *request // the first request of the batch this one ran in
 	err   error
 }
 
@@ -180,7 +181,7 @@ func (ip *Inpainter) runBatch(reqs []*request) {
 	}
 	n := int(c * h * w)
 	for i, r := range reqs {
-		r.calls, r.steps, r.batch = calls, steps, len(reqs)
+		r.calls, r.steps, r.batch, r.group = calls, steps, len(reqs), reqs[0]
 		switch {
 		case r.ctx.Err() != nil:
 			r.err = r.ctx.Err()

@@ -589,3 +589,58 @@ func TestPreview(t *testing.T) {
 		t.Fatalf("preview corner %v, the scaled input's %v", c, in)
 	}
 }
+
+// TestInpaintAverage: Options.Average K is the mean of the K samples of
+// seeds Seed..Seed+K-1 (each as a single call makes it), run as one batch
+// without a batcher and as ceil(K/MaxBatch) batches with one.
+func TestInpaintAverage(t *testing.T) {
+	m := pubA(t)
+	defer m.Close()
+	serial := newInpainter(t, m)
+	batched, err := New(Config{Model: m, MaxBatch: 2, BatchWindow: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batched.Close()
+	ctx := context.Background()
+	img := randomImage(32, 32, 4)
+	mask := boxMask(32, 32, 6, 6, 26, 22)
+	var singles [][]byte
+	for k := uint64(0); k < 3; k++ {
+		out, _, err := serial.Inpaint(ctx, img, mask, Options{Seed: 5 + k, Steps: 6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		singles = append(singles, out.Pix)
+	}
+	for _, tc := range []struct {
+		name  string
+		ip    *Inpainter
+		calls int64
+	}{{"one batch", serial, 6}, {"batches of 2", batched, 12}} {
+		out, st, err := tc.ip.Inpaint(ctx, img, mask, Options{Seed: 5, Steps: 6, Average: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Samples != 3 || st.ModelCalls != tc.calls {
+			t.Fatalf("%s: %d samples, %d model calls (want 3, %d)", tc.name, st.Samples, st.ModelCalls, tc.calls)
+		}
+		knownEqual(t, out, img, mask)
+		var far, differs int
+		for j, v := range out.Pix {
+			mean := float64(int(singles[0][j])+int(singles[1][j])+int(singles[2][j])) / 3
+			if d := float64(v) - mean; d > 2.5 || d < -2.5 {
+				far++
+			}
+			if v != singles[0][j] {
+				differs++
+			}
+		}
+		if far > 0 || differs < 100 {
+			t.Fatalf("%s: %d bytes off the mean of the 3 samples, %d differ from the first sample", tc.name, far, differs)
+		}
+	}
+	if _, _, err := serial.Inpaint(ctx, img, mask, Options{Average: -1}); err == nil || !strings.Contains(err.Error(), "average") {
+		t.Fatalf("average -1: %v", err)
+	}
+}

@@ -10,7 +10,7 @@ PSNR over the hole, on [0, 1]. Needs Debian's python3-opencv (Telea) and
 numpy; run from the repository root after scripts/setup.sh and
 scripts/fetch-data.sh photos:
 
-    /usr/bin/python3 scripts/compare-photos.py [--work out/compare] [--crops 4]
+    /usr/bin/python3 scripts/compare-photos.py [--work out/compare] [--crops 4] [--average K]
 """
 import argparse, glob, json, os, subprocess, sys, time
 import cv2
@@ -25,6 +25,7 @@ ap.add_argument("--radctl", default="./bin/radctl")
 ap.add_argument("--steps", type=int, default=100)
 ap.add_argument("--sampler", default="rad", help="radctl infer --sampler (rad, rad-ddim: eta 0)")
 ap.add_argument("--base", help="a model file for radctl infer --base (default: the shipped model)")
+ap.add_argument("--average", type=int, default=1, help="radctl infer --average: the mean of this many samples per image")
 ap.add_argument("--kinds", default="thin,box", help="mask kinds, comma-separated")
 args = ap.parse_args()
 
@@ -60,7 +61,7 @@ for kind in args.kinds.split(","):
     od = os.path.join(args.work, "rad-" + kind)
     t0 = time.time()
     subprocess.run([args.radctl, "infer", "--image", crops, "--mask", md, "--out", od, "--steps", str(args.steps),
-                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler] + (["--base", args.base] if args.base else []), check=True)
+                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler, "--average", str(args.average)] + (["--base", args.base] if args.base else []), check=True)
     secs = time.time() - t0
     res = {"rad": [], "telea": [], "mean": []}
     holes = []
@@ -83,7 +84,8 @@ for kind in args.kinds.split(","):
     rows[kind]["hole_fraction"] = float(np.mean(holes))
     rows[kind]["rad_seconds_per_image"] = secs / n
 json.dump(rows, open(os.path.join(args.work, "compare.json"), "w"), indent=1)
-print(f"| masks | images | hole | RAD ({args.sampler}, {args.steps} steps) | Telea | mean fill | RAD s/image |")
+avg = f", mean of {args.average}" if args.average > 1 else ""
+print(f"| masks | images | hole | RAD ({args.sampler}, {args.steps} steps{avg}) | Telea | mean fill | RAD s/image |")
 print(f"|---|---|---|---|---|---|---|")
 for kind, r in rows.items():
     f = lambda k: f"{r[k]['psnr_mean']:.2f} ± {r[k]['psnr_std']:.2f}"

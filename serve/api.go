@@ -148,6 +148,7 @@ type params struct {
 	Sampler    string   `json:"sampler"`
 	Seed       *uint64  `json:"seed"`
 	N          *int     `json:"n"`
+	Average    *int     `json:"average"`
 	Eta        *float64 `json:"eta"`
 	SoftMask   bool     `json:"soft_mask"`
 	InvertMask bool     `json:"invert_mask"`
@@ -280,6 +281,9 @@ func formParams(f *multipart.Form, p *params) *apiError {
 	if e := intField("n", &p.N); e != nil {
 		return e
 	}
+	if e := intField("average", &p.Average); e != nil {
+		return e
+	}
 	if v := get("seed"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -341,6 +345,13 @@ func (s *Server) request(p *params) (*request, *apiError) {
 	}
 	if n < 1 || n > s.cfg.MaxN {
 		return nil, errorf(http.StatusBadRequest, "n: %d is outside 1..%d", n, s.cfg.MaxN)
+	}
+	if p.Average != nil {
+		// n results of average samples each: at most MaxN samples
+		if a := *p.Average; a < 1 || n*a > s.cfg.MaxN {
+			return nil, errorf(http.StatusBadRequest, "average: %d is outside 1..%d (n x average samples are at most %d)", a, s.cfg.MaxN/n, s.cfg.MaxN)
+		}
+		o.Average = *p.Average
 	}
 	img, e := s.decode("image", p.imageData)
 	if e != nil {

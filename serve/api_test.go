@@ -72,6 +72,17 @@ func TestInpaintHappyPath(t *testing.T) {
 			bytes.Equal(a.Pix, first.Pix), bytes.Equal(a.Pix, b.Pix))
 	}
 
+	// average = 2: the mean of seeds 5 and 6, not either one
+	w = post(t, s, "/v1/inpaint", pngBytes(t, img), pngBytes(t, mask), map[string]string{"steps": "8", "seed": "5", "average": "2"})
+	if w.Code != 200 {
+		t.Fatalf("average=2: %d %s", w.Code, w.Body)
+	}
+	avg := decodePNG(t, w.Body.Bytes())
+	knownEqual(t, avg, img, mask)
+	if bytes.Equal(avg.Pix, a.Pix) || bytes.Equal(avg.Pix, b.Pix) {
+		t.Fatalf("average=2 equals one of its samples")
+	}
+
 	// soft and inverted masks are accepted; an inverted all-white mask
 	// keeps everything
 	w = post(t, s, "/v1/inpaint", pngBytes(t, img), pngBytes(t, boxMask(48, 40, 0, 0, 48, 40)), map[string]string{"invert_mask": "true"})
@@ -129,6 +140,8 @@ func TestBadInputs(t *testing.T) {
 		{"sampler", img, mask, map[string]string{"sampler": "ddpm"}, 400, `sampler: "ddpm" is not rad, rad-ddim or repaint`},
 		{"n", img, mask, map[string]string{"n": "99"}, 400, "n: 99 is outside 1..8"},
 		{"seed", img, mask, map[string]string{"seed": "-1"}, 400, "seed"},
+		{"average", img, mask, map[string]string{"n": "2", "average": "5"}, 400, "average: 5 is outside 1..4 (n x average samples are at most 8)"},
+		{"average zero", img, mask, map[string]string{"average": "0"}, 400, "average: 0 is outside 1..8"},
 		{"soft mask", img, mask, map[string]string{"soft_mask": "maybe"}, 400, "soft_mask"},
 	}
 	for _, c := range cases {

@@ -31,5 +31,7 @@
 // Masks follow the CLI's convention: white (luminance >= 128) is the
 // hole; invert_mask reads 255 = keep, soft_mask reads gray levels as
 // partial-strength regeneration. The known pixels of every answer equal
-// the input's byte for byte.
+// the input's byte for byte. average = K answers the mean of K samples
+// (infer.Options.Average: the posterior-mean estimate, higher PSNR,
+// smoother fill); n x average is at most the server's max_n.
 package serve

@@ -54,6 +54,7 @@ func init() {
 			&cli.Float64Flag{Name: "eta", Value: 0, Usage: "DDIM eta"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed (sample k of an image uses seed+k)"},
 			&cli.IntFlag{Name: "n", Value: 1, Usage: "samples per input"},
+			&cli.IntFlag{Name: "average", Value: 1, Usage: "write the mean of this many samples (seeds seed, seed+1, ...): the posterior-mean estimate, higher PSNR and a smoother fill, at this many times the samples"},
 			&cli.IntFlag{Name: "batch-size", Value: 1, Usage: "inputs sampled together as one batch (same model calls for up to this many images)"},
 			&cli.BoolFlag{Name: "invert-mask", Usage: "mask 255 = keep (RePaint's convention)"},
 			&cli.BoolFlag{Name: "soft-mask", Usage: "gray mask levels are partial-strength regeneration"},
@@ -124,7 +125,10 @@ func runInfer(c *cli.Context) error {
 	o := infer.Options{
 		Sampler: infer.Kind(c.String("sampler")), Steps: c.Int("steps"), Eta: c.Float64("eta"),
 		Class: c.Int("class"), InvertMask: c.Bool("invert-mask"), SoftMask: c.Bool("soft-mask"),
-		ScalarEmbedding: c.Bool("scalar-embedding"),
+		ScalarEmbedding: c.Bool("scalar-embedding"), Average: c.Int("average"),
+	}
+	if o.Average < 1 {
+		return fmt.Errorf("--average %d: want 1 or more samples", o.Average)
 	}
 	if err := workingSize(c, &o); err != nil {
 		return err
@@ -261,14 +265,16 @@ func inpainterFor(c *cli.Context) (*infer.Inpainter, torch.Device, error) {
 func inferJobs(c *cli.Context) ([]job, error) {
 	n := max(1, c.Int("n"))
 	seed := c.Uint64("seed")
+	// with --average A, sample k is the mean of seeds seed+k*A ... seed+k*A+A-1
+	stride := uint64(max(1, c.Int("average")))
 	out := c.String("out")
 	if c.Bool("random-model") && c.String("image") == "" {
 		img, mask := infer.DemoPicture(32)
-		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, false), nil
+		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, stride, false), nil
 	}
 	if c.Bool("demo") && c.String("image") == "" {
 		img, mask := infer.DemoPicture(96)
-		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, false), nil
+		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, stride, false), nil
 	}
 	imgPath, maskPath := c.String("image"), c.String("mask")
 	if imgPath == "" || maskPath == "" {
@@ -287,7 +293,7 @@ func inferJobs(c *cli.Context) ([]job, error) {
 		if err != nil {
 			return nil, err
 		}
-		return expand([]job{{image: img, mask: mask, name: imgPath, out: out}}, n, seed, false), nil
+		return expand([]job{{image: img, mask: mask, name: imgPath, out: out}}, n, seed, stride, false), nil
 	}
 	names, err := imageFiles(imgPath)
 	if err != nil {
@@ -327,16 +333,16 @@ func inferJobs(c *cli.Context) ([]job, error) {
 		jobs = append(jobs, job{image: img, mask: mask, name: name,
 			out: filepath.Join(out, strings.TrimSuffix(name, filepath.Ext(name))+".png")})
 	}
-	return expand(jobs, n, seed, true), nil
+	return expand(jobs, n, seed, stride, true), nil
 }
 
-// expand makes n samples of each job with seeds seed, seed+1, ...
-func expand(jobs []job, n int, seed uint64, dir bool) []job {
+// expand makes n samples of each job with seeds seed, seed+stride, ...
+func expand(jobs []job, n int, seed, stride uint64, dir bool) []job {
 	var out []job
 	for _, j := range jobs {
 		for k := 0; k < n; k++ {
 			jk := j
-			jk.seed = seed + uint64(k)
+			jk.seed = seed + uint64(k)*stride
 			if n > 1 {
 				ext := filepath.Ext(j.out)
 				jk.out = fmt.Sprintf("%s_%d%s", strings.TrimSuffix(j.out, ext), k, ext)

@@ -77,6 +77,15 @@ func TestInferCommand(t *testing.T) {
 	if o, err := run(t, append(base, "--image", filepath.Join(in, "a.png"), "--mask", filepath.Join(md, "a.png"), "--out", out)...); err != nil {
 		t.Fatalf("%v %s", err, o)
 	}
+	// --average 2: the mean of two samples, run as one batch
+	if o, err := run(t, append(base, "--image", filepath.Join(in, "a.png"), "--mask", filepath.Join(md, "a.png"), "--out", out,
+		"--average", "2", "--stats", stats)...); err != nil {
+		t.Fatalf("%v %s", err, o)
+	}
+	b, _ = os.ReadFile(stats)
+	if err := json.Unmarshal(b, &st); err != nil || st["samples"].(float64) != 2 || st["model_calls"].(float64) != 3 {
+		t.Fatalf("--average 2 stats: %v %s", err, b)
+	}
 	od := filepath.Join(dir, "outs")
 	if o, err := run(t, append(base, "--image", in, "--mask", md, "--out", od, "--n", "2", "--batch-size", "2", "--stats", stats)...); err != nil {
 		t.Fatalf("%v %s", err, o)
@@ -98,6 +107,7 @@ func TestInferCommand(t *testing.T) {
 		{[]string{"--image", bad, "--mask", filepath.Join(md, "a.png")}, "bad.png"},
 		{[]string{"--image", filepath.Join(in, "a.png"), "--mask", small}, "mask is 8x8"},
 		{[]string{"--image", filepath.Join(in, "a.png"), "--mask", filepath.Join(md, "a.png"), "--steps", "2000"}, "1000"},
+		{[]string{"--image", filepath.Join(in, "a.png"), "--mask", filepath.Join(md, "a.png"), "--average", "0"}, "--average 0"},
 	} {
 		o2 := filepath.Join(dir, "never.png")
 		_, err := run(t, append(append(append([]string{}, base...), c.args...), "--out", o2)...)
