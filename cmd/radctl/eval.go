@@ -53,6 +53,7 @@ func init() {
 			&cli.StringFlag{Name: "shipped", Usage: "a shipped model: " + strings.Join(shippedEval, ", ")},
 			&cli.StringFlag{Name: "lora", Usage: "RAD LoRA adapter (safetensors from radctl train)"},
 			&cli.BoolFlag{Name: "ignore-lora-hash", Usage: "apply an adapter trained on another file of the same config"},
+			unmergedLoRAFlag,
 			&cli.Float64Flag{Name: "timestep-offset", Value: 0, Usage: "timestep map offset (default: the adapter's)"},
 			&cli.StringFlag{Name: "data", Usage: "held-out images: IDX file or folder of PNG/JPEG (default: Fashion-MNIST's t10k images in " + strings.Join(defaultEvalData, " or ") + ")"},
 			&cli.IntFlag{Name: "n", Value: 1000, Usage: "images to inpaint (the first n from --offset; 0: all)"},
@@ -151,6 +152,12 @@ func evalModel(c *cli.Context) (m *radmodel.UNet, spec radmodel.Spec, desc strin
 		}
 		setOffset(meta)
 		desc += " + adapter " + a
+	}
+	if merged, err := mergeLoRA(c, m); err != nil {
+		m.Close()
+		return nil, spec, "", 0, err
+	} else if merged {
+		desc += " (LoRA merged into the weights)"
 	}
 	return m, spec, desc, offset, nil
 }

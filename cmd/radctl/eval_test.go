@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,29 @@ func TestEvalCommand(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// the adapter is merged into the weights unless --unmerged-lora: the
+	// same fills up to float rounding
+	if !strings.Contains(rep.Config["model"].(string), "LoRA merged") {
+		t.Fatalf("model %q: adapter not merged", rep.Config["model"])
+	}
+	outU := filepath.Join(t.TempDir(), "rad-unmerged")
+	if o, err := run(t, "eval", "--shipped", "fmnist-rad", "--unmerged-lora", "--data", data, "--n", "4", "--offset", "1", "--steps", "2", "--masks", "box",
+		"--batch-size", "3", "--out", outU); err != nil {
+		t.Fatalf("%v: %s", err, o)
+	}
+	var repU struct {
+		Config map[string]any   `json:"config"`
+		Rows   []map[string]any `json:"rows"`
+	}
+	b, _ = os.ReadFile(filepath.Join(outU, "report.json"))
+	if err := json.Unmarshal(b, &repU); err != nil {
+		t.Fatal(err)
+	}
+	pm, pu := rep.Rows[0]["psnr_hole"].(float64), repU.Rows[0]["psnr_hole"].(float64)
+	if strings.Contains(repU.Config["model"].(string), "merged") || math.Abs(pm-pu) > 0.01 {
+		t.Fatalf("unmerged: model %q, PSNR %.4f merged vs %.4f unmerged", repU.Config["model"], pm, pu)
 	}
 
 	// the floor: mean fill, every image saved

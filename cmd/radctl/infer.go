@@ -76,6 +76,7 @@ func inpainterFlags() []cli.Flag {
 	return append(modelFlagsWith(&cli.StringFlag{Name: "base", Usage: "checkpoint: torch.save state dict, TorchScript archive or safetensors (default: the shipped model)"}),
 		&cli.StringFlag{Name: "lora", Usage: "RAD LoRA adapter (safetensors from radctl train)"},
 		&cli.BoolFlag{Name: "ignore-lora-hash", Usage: "apply an adapter trained on another file of the same config"},
+		unmergedLoRAFlag,
 		&cli.BoolFlag{Name: "channels-last", Usage: "run the network on channels-last activations (faster oneDNN convolutions on the CPU; equal up to float rounding)"},
 		&cli.Float64Flag{Name: "timestep-offset", Value: 0, Usage: "timestep map offset (default: the adapter's)"},
 		&cli.BoolFlag{Name: "random-model", Usage: "the fast random-weight 32x32 ADM (pipeline smoke tests), with the generated inputs unless --image"},
@@ -255,10 +256,27 @@ func inpainterFor(c *cli.Context) (*infer.Inpainter, torch.Device, error) {
 			offset = meta.TimestepOffset
 		}
 	}
+	if _, err := mergeLoRA(c, m); err != nil {
+		return nil, torch.CPU, err
+	}
 	steps, sched := spec.Diffusion.DiffusionSteps, spec.Diffusion.NoiseSchedule
 	ip, err := infer.New(infer.Config{Model: m, DiffusionSteps: steps, NoiseSchedule: sched, TimestepOffset: offset,
 		MaxBatch: c.Int("batch-size"), BatchWindow: 50 * time.Millisecond, ChannelsLast: c.Bool("channels-last")})
 	return ip, m.Device(), err
+}
+
+// unmergedLoRAFlag keeps a loaded adapter's LoRA products apart.
+var unmergedLoRAFlag = &cli.BoolFlag{Name: "unmerged-lora", Usage: "keep the adapter's LoRA products apart (the computation " +
+	"of training, slower) instead of folding them into the base weights (the same outputs up to float rounding)"}
+
+// mergeLoRA folds m's LoRA adapters, if any, into its weights for
+// inference (docs/DESIGN.md §3.3) unless --unmerged-lora; merged says
+// whether it did.
+func mergeLoRA(c *cli.Context, m *radmodel.UNet) (merged bool, err error) {
+	if !m.HasLoRA() || c.Bool("unmerged-lora") {
+		return false, nil
+	}
+	return true, m.MergeLoRA()
 }
 
 // inferJobs reads the inputs: one image and mask, folders, or the demo.
