@@ -14,11 +14,12 @@ FM=${FM:-${RAD_DATA:-data}/fashion-mnist}
 [ -f "$FM/t10k-images-idx3-ubyte.gz" ] || { echo "no $FM/t10k-images-idx3-ubyte.gz: run scripts/fetch-data.sh fmnist" >&2; exit 1; }
 declare -A args=(
   [rad]="--shipped fmnist-rad --sampler rad"
+  [rad-unmerged]="--shipped fmnist-rad --sampler rad --unmerged-lora"
   [cfg1]="--shipped fmnist --sampler rad"
   [cfg2]="--shipped fmnist-cfg2 --sampler rad --scalar-embedding"
   [repaint]="--shipped fmnist --sampler repaint"
 )
-order=(rad cfg1 cfg2 repaint)
+order=(rad rad-unmerged cfg1 cfg2 repaint)
 rm -rf "$OUT"
 for r in $(seq 1 "$ROUNDS"); do
   for m in "${order[@]}"; do
@@ -32,7 +33,7 @@ done
 /usr/bin/python3 - "$OUT" "$ROUNDS" <<'PY'
 import json, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
-names = {"rad": "RAD (LoRA, spatial)", "cfg1": "Cfg. 1 (base ADM, RAD sampler)",
+names = {"rad": "RAD (LoRA, spatial)", "rad-unmerged": "RAD, LoRA unmerged (--unmerged-lora)", "cfg1": "Cfg. 1 (base ADM, RAD sampler)",
          "cfg2": "Cfg. 2 (LoRA, scalar embedding)", "repaint": "RePaint (250 steps, jump 10x10)"}
 print("| method | calls/image | " + " | ".join(f"s/image, round {r}" for r in range(1, rounds + 1)) + " | / RAD |")
 print("|---|---|" + "---|" * rounds + "---|")
