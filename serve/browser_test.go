@@ -92,6 +92,7 @@ func TestBrowser(t *testing.T) {
 	b.mouse(t, "mouseReleased", r.X+0.75*r.Width, y, 0)
 
 	b.eval(t, `document.getElementById("steps").value = `+steps, nil)
+	b.eval(t, `document.getElementById("average").value = 2`, nil)
 	b.click(t, "#run")
 	b.waitJS(t, 5*time.Minute, `document.getElementById("result").dataset.ready === "1"`)
 
@@ -120,6 +121,23 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the mask the page sent has %d hole pixels (centre of the stroke %d)", holes, mask.GrayAt(80, 36).Y)
 	}
 	knownEqual(t, out, in, mask)
+	// the page asked for the mean of 2 samples (seed 0): the API's answer
+	// to the same request, not its one-sample answer
+	for _, avg := range []string{"2", "1"} {
+		w := post(t, s, "/v1/inpaint", pngBytes(t, in), maskPNG, map[string]string{"steps": steps, "seed": "0", "average": avg})
+		if w.Code != 200 {
+			t.Fatalf("average %s: %d %s", avg, w.Code, w.Body)
+		}
+		api, off := decodePNG(t, w.Body.Bytes()), 0
+		for i := range api.Pix {
+			if d := int(api.Pix[i]) - int(out.Pix[i]); d > 2 || d < -2 {
+				off++
+			}
+		}
+		if (avg == "2") != (off == 0) {
+			t.Fatalf("the page's result differs from the API's average=%s answer in %d bytes", avg, off)
+		}
+	}
 
 	var status string
 	b.eval(t, `document.getElementById("status").textContent`, &status)

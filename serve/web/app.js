@@ -188,6 +188,7 @@ async function run() {
   fd.append("mask", m.blob, "mask.png");
   fd.append("steps", $("steps").value);
   fd.append("seed", $("seed").value || "0");
+  fd.append("average", $("average").value || "1");
   fd.append("sampler", $("sampler").value);
   clearResult();
   busy(true);
@@ -283,6 +284,7 @@ function showResult(blob, headers) {
 fetch("/v1/config").then((r) => r.json()).then((c) => {
   $("steps").value = c.steps;
   $("steps").max = c.base_steps;
+  $("average").max = c.max_n;
   $("sampler").value = c.sampler;
   $("model").textContent = `model trained at ${c.model_size} x ${c.model_size}; images up to ${(c.max_pixels / 1048576).toFixed(1)} Mpx`;
   if (c.demo) $("demo").click();
