@@ -156,6 +156,13 @@ type Options struct {
 	Average int
 }
 
+// ResultSeed is the Seed of the k-th of several results of one input when
+// each result averages average samples (Options.Average): seed +
+// k*max(1, average), so that no two results share a sample.
+func ResultSeed(seed uint64, k, average int) uint64 {
+	return seed + uint64(k)*uint64(max(1, average))
+}
+
 // Resolution is the size an Inpainter runs its model at.
 type Resolution string
 

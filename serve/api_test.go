@@ -82,6 +82,14 @@ func TestInpaintHappyPath(t *testing.T) {
 	if bytes.Equal(avg.Pix, a.Pix) || bytes.Equal(avg.Pix, b.Pix) {
 		t.Fatalf("average=2 equals one of its samples")
 	}
+	// n = 2 of average = 2: seeds 5-6 and 7-8, no shared sample
+	w = post(t, s, "/v1/inpaint", pngBytes(t, img), pngBytes(t, mask), map[string]string{"steps": "8", "seed": "5", "n": "2", "average": "2"})
+	if err := json.Unmarshal(w.Body.Bytes(), &list); w.Code != 200 || err != nil || len(list.Images) != 2 || list.Images[1].Stats.Seed != 7 {
+		t.Fatalf("n=2 average=2: %d %v %s", w.Code, err, w.Body)
+	}
+	if !bytes.Equal(decodePNG(t, list.Images[0].PNG).Pix, avg.Pix) {
+		t.Fatalf("n=2 average=2: the first result differs from average=2's")
+	}
 
 	// soft and inverted masks are accepted; an inverted all-white mask
 	// keeps everything

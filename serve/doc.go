@@ -33,5 +33,6 @@
 // partial-strength regeneration. The known pixels of every answer equal
 // the input's byte for byte. average = K answers the mean of K samples
 // (infer.Options.Average: the posterior-mean estimate, higher PSNR,
-// smoother fill); n x average is at most the server's max_n.
+// smoother fill); n x average is at most the server's max_n, and result k
+// of n averages seeds seed+kK to seed+kK+K-1.
 package serve

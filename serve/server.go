@@ -253,7 +253,8 @@ type result struct {
 	Stats *infer.Stats
 }
 
-// run samples the request's n samples (seeds seed, seed+1, ...) through
+// run samples the request's n samples (seeds infer.ResultSeed(seed, k,
+// average): seed, seed+1, ... without averaging) through
 // the queue; progress sees the steps of all samples together, preview
 // about ten low-resolution PNGs of the first sample's run.
 func (s *Server) run(ctx context.Context, req *request, progress func(i, total int), preview func(png []byte)) ([]result, error) {
@@ -266,7 +267,7 @@ func (s *Server) run(ctx context.Context, req *request, progress func(i, total i
 	var wg sync.WaitGroup
 	for k := 0; k < req.n; k++ {
 		o := req.o
-		o.Seed += uint64(k)
+		o.Seed = infer.ResultSeed(req.o.Seed, k, req.o.Average)
 		if progress != nil {
 			k := k
 			o.Progress = func(i, total int) {

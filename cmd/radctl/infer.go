@@ -283,16 +283,15 @@ func mergeLoRA(c *cli.Context, m *radmodel.UNet) (merged bool, err error) {
 func inferJobs(c *cli.Context) ([]job, error) {
 	n := max(1, c.Int("n"))
 	seed := c.Uint64("seed")
-	// with --average A, sample k is the mean of seeds seed+k*A ... seed+k*A+A-1
-	stride := uint64(max(1, c.Int("average")))
+	average := c.Int("average")
 	out := c.String("out")
 	if c.Bool("random-model") && c.String("image") == "" {
 		img, mask := infer.DemoPicture(32)
-		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, stride, false), nil
+		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, average, false), nil
 	}
 	if c.Bool("demo") && c.String("image") == "" {
 		img, mask := infer.DemoPicture(96)
-		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, stride, false), nil
+		return expand([]job{{image: img, mask: mask, name: "demo", out: out}}, n, seed, average, false), nil
 	}
 	imgPath, maskPath := c.String("image"), c.String("mask")
 	if imgPath == "" || maskPath == "" {
@@ -311,7 +310,7 @@ func inferJobs(c *cli.Context) ([]job, error) {
 		if err != nil {
 			return nil, err
 		}
-		return expand([]job{{image: img, mask: mask, name: imgPath, out: out}}, n, seed, stride, false), nil
+		return expand([]job{{image: img, mask: mask, name: imgPath, out: out}}, n, seed, average, false), nil
 	}
 	names, err := imageFiles(imgPath)
 	if err != nil {
@@ -351,16 +350,17 @@ func inferJobs(c *cli.Context) ([]job, error) {
 		jobs = append(jobs, job{image: img, mask: mask, name: name,
 			out: filepath.Join(out, strings.TrimSuffix(name, filepath.Ext(name))+".png")})
 	}
-	return expand(jobs, n, seed, stride, true), nil
+	return expand(jobs, n, seed, average, true), nil
 }
 
-// expand makes n samples of each job with seeds seed, seed+stride, ...
-func expand(jobs []job, n int, seed, stride uint64, dir bool) []job {
+// expand makes n samples of each job, sample k with infer.ResultSeed(seed,
+// k, average).
+func expand(jobs []job, n int, seed uint64, average int, dir bool) []job {
 	var out []job
 	for _, j := range jobs {
 		for k := 0; k < n; k++ {
 			jk := j
-			jk.seed = seed + uint64(k)*stride
+			jk.seed = infer.ResultSeed(seed, k, average)
 			if n > 1 {
 				ext := filepath.Ext(j.out)
 				jk.out = fmt.Sprintf("%s_%d%s", strings.TrimSuffix(j.out, ext), k, ext)
