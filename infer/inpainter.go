@@ -517,3 +517,6 @@ func (d countingDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, 
 	d.n.Add(1)
 	return out
 }
+
+// Prediction implements Parameterized: the wrapped model's.
+func (d countingDenoiser) Prediction() diffusion.Param { return PredictionOf(d.Denoiser) }

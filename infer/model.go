@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -25,6 +26,20 @@ type Denoiser interface {
 	Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *torch.Tensor) *torch.Tensor
 	// LearnSigma reports whether the output carries the variance channels.
 	LearnSigma() bool
+}
+
+// Parameterized is a Denoiser that says what its first C channels predict
+// (diffusion.ParamV, ParamX0); a Denoiser without it predicts eps.
+type Parameterized interface {
+	Prediction() diffusion.Param
+}
+
+// PredictionOf is d's parameterization: eps unless d is Parameterized.
+func PredictionOf(d Denoiser) diffusion.Param {
+	if p, ok := d.(Parameterized); ok {
+		return p.Prediction()
+	}
+	return diffusion.ParamEps
 }
 
 // TiledDenoiser runs Inner on overlapping tiles of its input and blends
@@ -53,6 +68,9 @@ type TiledDenoiser struct {
 
 // LearnSigma implements Denoiser.
 func (d TiledDenoiser) LearnSigma() bool { return d.Inner.LearnSigma() }
+
+// Prediction implements Parameterized: the inner model's.
+func (d TiledDenoiser) Prediction() diffusion.Param { return PredictionOf(d.Inner) }
 
 // tiles returns the tile size and positions for an input of h x w.
 func (d TiledDenoiser) tiles(h, w int) (th, tw int, ys, xs []int) {

@@ -122,7 +122,7 @@ func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 	if err := s.Err(); err != nil {
 		return nil, nil, fmt.Errorf("model at step %d: %w", k, err)
 	}
-	pr := p.Schedule.PMeanVariance(s, lv, post, x, out, model.LearnSigma(), !p.NoClip)
+	pr := p.Schedule.PMeanVarianceOf(s, lv, post, x, out, PredictionOf(model), model.LearnSigma(), !p.NoClip)
 	if p.DDIM {
 		next = diffusion.DDIMStep(s, lv, pr, x, noise, p.Eta)
 	} else {

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 )
 
@@ -25,4 +26,11 @@ func (d UNetDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, y *t
 // LearnSigma implements Denoiser.
 func (d UNetDenoiser) LearnSigma() bool {
 	return d.Model.Config().OutputsVariance()
+}
+
+// Prediction implements Parameterized: the model's own parameterization
+// (its config's "prediction"; eps for released checkpoints).
+func (d UNetDenoiser) Prediction() diffusion.Param {
+	p, _ := diffusion.ParseParam(d.Model.Config().Prediction) // validated at load
+	return p
 }

@@ -46,6 +46,12 @@ type Config struct {
 	// LearnSigma is script_util's learn_sigma: the model predicts the
 	// variance too, so OutChannels = 2*InChannels.
 	LearnSigma bool `json:"learn_sigma"`
+
+	// Prediction is what the first C output channels predict: "" or "eps"
+	// (ADM, every released checkpoint), "v" or "x0" (models this project
+	// trains from scratch; diffusion.Param, docs/DESIGN.md §2.7). It is
+	// saved with the weights, so samplers read it from the model.
+	Prediction string `json:"prediction,omitempty"`
 }
 
 // OutputsVariance reports whether the network's output has the variance
@@ -125,6 +131,8 @@ func (c Config) Validate() error {
 		return bad("num_head_channels %d must be positive or -1", c.NumHeadChannels)
 	case c.NumHeadsUpsample == 0 || c.NumHeadsUpsample < -1:
 		return bad("num_heads_upsample %d must be positive or -1", c.NumHeadsUpsample)
+	case c.Prediction != "" && c.Prediction != "eps" && c.Prediction != "v" && c.Prediction != "x0":
+		return bad("prediction %q must be eps, v or x0", c.Prediction)
 	}
 	if c.NumHeadChannels == -1 && c.NumHeads <= 0 {
 		return bad("num_heads %d must be positive when num_head_channels is -1", c.NumHeads)
@@ -180,6 +188,9 @@ func (c Config) Short() string {
 	}
 	if c.UseNewAttentionOrder {
 		b.WriteString(", new attention order")
+	}
+	if c.Prediction != "" && c.Prediction != "eps" {
+		fmt.Fprintf(&b, ", predicts %s", c.Prediction)
 	}
 	return b.String()
 }
@@ -252,6 +263,9 @@ func (c Config) canonical() Config {
 	sort.Ints(c.AttentionResolutions)
 	if c.Dims == 0 {
 		c.Dims = 2
+	}
+	if c.Prediction == "eps" {
+		c.Prediction = ""
 	}
 	return c
 }

@@ -46,4 +46,36 @@ if [ "$what" = photos ] || [ "$what" = all ]; then
     cp -n "$f" "$D/photos-heldout/"
   done
 fi
+if [ "$what" = photos ] || [ "$what" = all ]; then
+  # the object-removal model's wider set (docs/DATA.md): photos only, no
+  # renders or paintings; one photo of each source held out
+  fetch plasma-workspace-wallpapers
+  fetch opencv-doc
+  fetch darknet
+  fetch libdlib19.1
+  P=$D/x/plasma-workspace-wallpapers/usr/share/wallpapers
+  O=$D/x/opencv-doc/usr/share/doc/opencv-doc/examples/data
+  K=$D/x/darknet/usr/share/darknet/data
+  F=$D/x/libdlib19.1/usr/share/doc/libdlib19.1/examples/faces
+  biggest() { ls -S "$P/$1/contents/images/"*.jpg | head -1; }
+  for w in Autumn BytheWater ColdRipple ColorfulCups DarkestHour EveningGlow FallenLeaf Kite OneStandsOut SafeLanding Shell summer_1am; do
+    cp -n "$(biggest $w)" "$D/photos-train/plasma-$w.jpg"
+  done
+  for f in fruits baboon HappyFish squirrel_cls orange messi5 aero1 apple butterfly building board ela_original aloeL leuvenA; do
+    cp -n "$O/$f.jpg" "$D/photos-train/opencv-$f.jpg"
+  done
+  cp -n "$O/graf1.png" "$D/photos-train/opencv-graf1.png"
+  cp -n "$O/chicky_512.png" "$D/photos-train/opencv-chicky_512.png"
+  cp -n "$O/smarties.png" "$D/photos-train/opencv-smarties.png"
+  for f in eagle kite giraffe person horses; do cp -n "$K/$f.jpg" "$D/photos-train/darknet-$f.jpg"; done
+  for f in 2008_001322 2008_002079 2009_004587 bald_guys 2008_007676 2008_002470 2007_007763 2008_004176; do
+    cp -n "$F/$f.jpg" "$D/photos-train/dlib-$f.jpg"
+  done
+  mkdir -p "$D/photos-heldout-large"
+  cp -n "$(biggest Path)" "$D/photos-heldout-large/plasma-Path.jpg"
+  cp -n "$O/home.jpg" "$D/photos-heldout-large/opencv-home.jpg"
+  cp -n "$K/dog.jpg" "$D/photos-heldout-large/darknet-dog.jpg"
+  cp -n "$F/2008_002506.jpg" "$D/photos-heldout-large/dlib-2008_002506.jpg"
+  cp -n "$D"/photos-heldout/* "$D/photos-heldout-large/"
+fi
 echo "fetch-data: $what in $D"

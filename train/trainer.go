@@ -425,8 +425,9 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, bad poison) (lossTer
 	if out.DType() != torch.Float32 {
 		out = s.To(out, torch.Float32)
 	}
+	param, _ := diffusion.ParseParam(t.cfg.Model.Prediction) // validated with the config
 	l := t.sched.Loss(s, lv, post, x, xt, noise, out, diffusion.LossOpts{LambdaVLB: 1, LearnSigma: t.cfg.Model.OutputsVariance(),
-		MSEAllPixels: t.cfg.Objective == ADM})
+		MSEAllPixels: t.cfg.Objective == ADM, Param: param})
 	total := s.Mean(s.Add(l.MSE, s.MulScalar(l.VB, t.cfg.lambda())))
 	if bad == poisonLoss {
 		total = s.MulScalar(total, math.NaN())

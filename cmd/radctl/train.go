@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radinpaint/rad/infer"
+	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train"
 )
@@ -58,6 +59,7 @@ func init() {
 			&cli.Float64Flag{Name: "ema", Value: def.EMA, Usage: "EMA decay of the trained weights (0: off); with --ema-warmup ratio the final decay"},
 			&cli.StringFlag{Name: "ema-warmup", Value: def.EMAWarmup, Usage: "EMA warm-up: ratio (decay min(ema, (1+n)/(10+n)) at the n-th update) or off"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "RAD with ADM's scalar timestep embedding (the paper's ablation Cfg. 2): the phase step's base timestep"},
+			&cli.StringFlag{Name: "prediction", Usage: "what the model predicts (rad-full, adm): eps (ADM's), v or x0; saved as model metadata that every sampler reads (docs/DESIGN.md §2.7). From --base, the weights are fine-tuned into the new parameterization"},
 			&cli.BoolFlag{Name: "channel-shuffle", Usage: "colour augmentation: permute each sample's R, G, B channels at random (small photo sets: the fill's colours must come from the surroundings, not the set's colour balance)"},
 			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
 			&cli.Float64Flag{Name: "phase1-frac", Usage: "RAD objectives: draw a sample's step from phase 1 (the states inference visits) with this probability, phase 2 otherwise (0: uniform over both phases, the paper's)"},
@@ -261,6 +263,16 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 	cfg.ZoomMax, cfg.MaskKind = c.Float64("zoom-max"), c.String("mask-kind")
 	cfg.ChannelShuffle = c.Bool("channel-shuffle")
 	cfg.PhaseOneFraction = c.Float64("phase1-frac")
+	if c.IsSet("prediction") {
+		p, err := diffusion.ParseParam(c.String("prediction"))
+		if err != nil {
+			return train.Config{}, "", fmt.Errorf("--prediction: %w", err)
+		}
+		if obj == train.RADLoRA && p.String() != predictionName(cfg.Model.Prediction) {
+			return train.Config{}, "", fmt.Errorf("--prediction %s: a LoRA adapter keeps its base's parameterization (%s); train rad-full to change it", p, predictionName(cfg.Model.Prediction))
+		}
+		cfg.Model.Prediction = string(p)
+	}
 	setRunFlags(c, &cfg, false)
 	return cfg, "", nil
 }
@@ -323,6 +335,7 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	check("channel-shuffle", cfg.ChannelShuffle, c.Bool("channel-shuffle"))
 	check("mask-kind", cfg.MaskKind, c.String("mask-kind"))
 	check("phase1-frac", cfg.PhaseOneFraction, c.Float64("phase1-frac"))
+	check("prediction", predictionName(cfg.Model.Prediction), predictionName(c.String("prediction")))
 	for _, f := range []string{"config", "model-flags", "preset"} {
 		if c.IsSet(f) {
 			spec, err := modelSpec(c, "base")
@@ -348,4 +361,12 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	setRunFlags(c, &cfg, true)
 	cfg.Resume = path
 	return cfg, path, nil
+}
+
+// predictionName is a parameterization's name, "eps" for the empty one.
+func predictionName(p string) string {
+	if p == "" {
+		return "eps"
+	}
+	return p
 }

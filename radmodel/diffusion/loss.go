@@ -17,6 +17,9 @@ type LossOpts struct {
 	LambdaVLB float64
 	// LearnSigma: the model outputs [eps, v]; the VLB is only defined then.
 	LearnSigma bool
+	// Param is the model's parameterization: the MSE term regresses its
+	// target (eps, v or x0) and the VLB reads its x0.
+	Param Param
 	// MSEAllPixels averages the MSE over every pixel instead of only those
 	// with Bbar > 0 (guided-diffusion's plain mean, for parity checks).
 	MSEAllPixels bool
@@ -27,16 +30,17 @@ type Losses struct {
 	MSE, VB, Loss *torch.Tensor
 }
 
-// mseLoss is Eq. (7) per sample: the squared error of eps averaged over the
-// pixels where Bbar > 0 (eps is undefined where no noise was added).
-func mseLoss(s *torch.Scope, lv *Levels, noise, eps *torch.Tensor, all bool) *torch.Tensor {
-	sq := s.Square(s.Sub(s.To(noise, torch.Float32), s.To(eps, torch.Float32)))
+// mseLoss is Eq. (7) per sample: the squared error of the prediction (eps,
+// or the target of another parameterization) averaged over the pixels where
+// Bbar > 0 (eps is undefined where no noise was added).
+func mseLoss(s *torch.Scope, lv *Levels, target, pred *torch.Tensor, all bool) *torch.Tensor {
+	sq := s.Square(s.Sub(s.To(target, torch.Float32), s.To(pred, torch.Float32)))
 	if all {
 		return s.Mean(sq, 1, 2, 3)
 	}
 	w := s.To(s.GtScalar(lv.Bbar, 0), torch.Float32) // [B,1,H,W]
 	num := s.Sum(s.Mul(sq, w), 1, 2, 3)
-	cnt := s.MulScalar(s.Sum(w, 1, 2, 3), float64(noise.Size(1)))
+	cnt := s.MulScalar(s.Sum(w, 1, 2, 3), float64(target.Size(1)))
 	return s.Div(num, s.Clamp(cnt, 1, math.Inf(1)))
 }
 
@@ -73,10 +77,10 @@ func decoderLogLikelihood(s *torch.Scope, x, means, logScales *torch.Tensor) *to
 // b > 0 the decoder NLL of x0 at the pixel's first step of its phase and
 // KL(q posterior || p_theta) elsewhere, 0 where b = 0, averaged over all
 // elements. eps is frozen (detached), so the VLB trains only the variance.
-func (sc *Schedule) vlbLoss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, out *torch.Tensor) *torch.Tensor {
+func (sc *Schedule) vlbLoss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, out *torch.Tensor, param Param) *torch.Tensor {
 	c := x0.Size(1)
 	frozenOut := s.Cat(1, s.Detach(s.Narrow(out, 1, 0, c)), s.Narrow(out, 1, c, c))
-	pr := sc.PMeanVariance(s, lv, p, xt, frozenOut, true, false)
+	pr := sc.PMeanVarianceOf(s, lv, p, xt, frozenOut, param, true, false)
 	trueMean := PosteriorMean(s, lv, p, x0, xt)
 	trueLogVar := like(s, p.LogVarianceClipped, xt)
 	kl := s.DivScalar(normalKL(s, trueMean, trueLogVar, pr.Mean, pr.LogVariance), math.Ln2)
@@ -91,7 +95,8 @@ func (sc *Schedule) vlbLoss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, ou
 // output on x_t.
 func (sc *Schedule) Loss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, noise, out *torch.Tensor, o LossOpts) *Losses {
 	c := x0.Size(1)
-	l := &Losses{MSE: mseLoss(s, lv, noise, s.Narrow(out, 1, 0, c), o.MSEAllPixels)}
+	target := o.Param.Target(s, lv, x0, noise)
+	l := &Losses{MSE: mseLoss(s, lv, target, s.Narrow(out, 1, 0, c), o.MSEAllPixels)}
 	if !o.LearnSigma {
 		l.VB = s.ZerosLike(l.MSE)
 		l.Loss = l.MSE
@@ -101,7 +106,7 @@ func (sc *Schedule) Loss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, noise
 	if lambda == 0 {
 		lambda = DefaultLambdaVLB
 	}
-	l.VB = sc.vlbLoss(s, lv, p, x0, xt, out)
+	l.VB = sc.vlbLoss(s, lv, p, x0, xt, out, o.Param)
 	l.Loss = s.Add(l.MSE, s.MulScalar(l.VB, lambda))
 	return l
 }

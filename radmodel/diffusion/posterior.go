@@ -118,6 +118,8 @@ func PredictEps(s *torch.Scope, lv *Levels, xs, x0 *torch.Tensor) *torch.Tensor 
 
 // Prediction is the model's reverse step p(x_{s-1} | x_s) per pixel.
 type Prediction struct {
+	// Eps is the noise the model predicts (implied by its x0 for v and x0
+	// models), PredX0 its x0 (clipped when asked).
 	Eps, PredX0                 *torch.Tensor
 	Mean, Variance, LogVariance *torch.Tensor
 }
@@ -130,8 +132,16 @@ type Prediction struct {
 // the next step at k = 0), as guided-diffusion's FIXED_LARGE. clip clamps
 // x0 to [-1, 1]. Guarded pixels get mean x_s and variance 0.
 func (sc *Schedule) PMeanVariance(s *torch.Scope, lv *Levels, p *Posterior, xs, out *torch.Tensor, learnSigma, clip bool) *Prediction {
+	return sc.PMeanVarianceOf(s, lv, p, xs, out, ParamEps, learnSigma, clip)
+}
+
+// PMeanVarianceOf is PMeanVariance for a model of parameterization param:
+// its first C channels are eps, v or x0, turned into x0 by param.X0
+// (clipped with clip) and into the posterior mean through x0, as for eps.
+func (sc *Schedule) PMeanVarianceOf(s *torch.Scope, lv *Levels, p *Posterior, xs, out *torch.Tensor, param Param, learnSigma, clip bool) *Prediction {
 	c := xs.Size(1)
-	pr := &Prediction{Eps: s.Narrow(out, 1, 0, c)}
+	pred := s.Narrow(out, 1, 0, c)
+	pr := &Prediction{Eps: pred}
 	var logVar *torch.Tensor
 	logB := s.Log(s.Clamp(lv.Beta, math.Exp(logVarFloor), math.Inf(1)))
 	if learnSigma {
@@ -156,7 +166,10 @@ func (sc *Schedule) PMeanVariance(s *torch.Scope, lv *Levels, p *Posterior, xs, 
 	frozen := s.Expand(lv.Frozen, xs.Shape()...)
 	pr.LogVariance = s.Where(frozen, s.FullLike(logVar, logVarFloor), logVar)
 	pr.Variance = s.Where(frozen, s.ZerosLike(logVar), s.Exp(logVar))
-	x0 := PredictX0(s, lv, xs, pr.Eps)
+	x0 := param.X0(s, lv, xs, pred)
+	if param != ParamEps {
+		pr.Eps = param.Eps(s, lv, xs, pred)
+	}
 	if clip {
 		x0 = s.Clamp(x0, -1, 1)
 	}

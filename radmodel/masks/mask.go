@@ -77,10 +77,17 @@ const (
 	// Mixed is Perlin, stroke and wide masks (the natural-photo model's
 	// training masks).
 	Mixed Kind = "mixed"
+	// LargeBox is one object-sized box of 10-18% (object removal).
+	LargeBox Kind = "large-box"
+	// Object is an object-shaped blob of 10-18% (object removal).
+	Object Kind = "object"
+	// LargeMix is Mixed with LaMa's boxes and object blobs added (the
+	// training masks of the object-removal model).
+	LargeMix Kind = "large-mix"
 )
 
 // Kinds lists the mask kinds.
-var Kinds = []Kind{Perlin, Box, Extreme, Wide, Thin, Mixed}
+var Kinds = []Kind{Perlin, Box, Extreme, Wide, Thin, Mixed, LargeBox, Object, LargeMix}
 
 // Generate makes mask number index of a seeded sequence of the given kind
 // and size (square). The same (kind, size, seed, index) always gives the
@@ -103,8 +110,14 @@ func Generate(kind Kind, size int, seed uint64, index int) (*Mask, error) {
 		return ThinMask(size, rng), nil
 	case Mixed:
 		return MixedMask(size, rng), nil
+	case LargeBox:
+		return LargeBoxMask(size, rng), nil
+	case Object:
+		return ObjectMask(size, rng), nil
+	case LargeMix:
+		return LargeMixMask(size, rng), nil
 	}
-	return nil, fmt.Errorf("unknown mask kind %q (want perlin, box, extreme, wide, thin or mixed)", kind)
+	return nil, fmt.Errorf("unknown mask kind %q (want perlin, box, extreme, wide, thin, mixed, large-box, object or large-mix)", kind)
 }
 
 // GenerateMany makes masks index0..index0+n-1 on `workers` goroutines

@@ -248,3 +248,55 @@ func TestStrokeMasks(t *testing.T) {
 		t.Fatalf("mixed masks: only %d distinct hole counts in 40", len(seen))
 	}
 }
+
+// TestLargeMasks checks the object-removal masks: large-box and object
+// holes cover 10-18% of the image at several sizes, the object blob is one
+// connected region that is not a box, and the training mix draws each of
+// its parts.
+func TestLargeMasks(t *testing.T) {
+	for _, size := range []int{64, 256} {
+		for _, kind := range []Kind{LargeBox, Object} {
+			for i := 0; i < 20; i++ {
+				m, err := Generate(kind, size, 3, i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := m.HoleFraction()
+				if f < 0.09 || f > 0.19 {
+					t.Errorf("%s %d #%d: hole fraction %.3f outside [0.09, 0.19]", kind, size, i, f)
+				}
+				if kind == Object {
+					minX, minY, maxX, maxY := size, size, -1, -1
+					for y := 0; y < size; y++ {
+						for x := 0; x < size; x++ {
+							if m.Pix[y*size+x] == 1 {
+								minX, minY, maxX, maxY = min(minX, x), min(minY, y), max(maxX, x), max(maxY, y)
+							}
+						}
+					}
+					bbox := float64((maxX-minX+1)*(maxY-minY+1)) / float64(size*size)
+					if f > 0.9*bbox {
+						t.Errorf("object %d #%d: fills %.2f of its bounding box, a box not a blob", size, i, f/bbox)
+					}
+				}
+			}
+		}
+	}
+	var fracs []float64
+	for i := 0; i < 200; i++ {
+		m, err := Generate(LargeMix, 64, 1, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fracs = append(fracs, m.HoleFraction())
+	}
+	big := 0
+	for _, f := range fracs {
+		if f >= 0.1 {
+			big++
+		}
+	}
+	if big < 60 {
+		t.Errorf("large-mix: only %d of 200 masks hold 10%% or more", big)
+	}
+}
