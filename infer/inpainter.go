@@ -154,6 +154,52 @@ type Options struct {
 	// one, they run as one batch). Progress and Preview follow the first
 	// sample. 0 and 1 mean one sample.
 	Average int
+	// Init is how the hole starts: InitNoise (pure noise, the default) or
+	// InitHarmonic (a guided start from the membrane fill of the hole,
+	// regenerated to InitStrength). Guided starts and coarse-to-fine take
+	// mask levels >= 0.5 as the hole.
+	Init Init
+	// InitStrength is the level, in (0, 1], that a guided start gives the
+	// hole pixels farthest from the known region (0: DefaultInitStrength;
+	// 1 is pure noise there); at the hole's border the level is half of it,
+	// growing linearly over CoarseReach pixels.
+	InitStrength float64
+	// CoarseToFine inpaints a large hole first at half the working size
+	// (recursively, while the hole is still large and the image at least
+	// half the model's size), upsamples that result and regenerates it at
+	// the working size from a guided start of level RefineStrength. Auto
+	// (the default) does it when the hole's largest distance to a known
+	// pixel is above CoarseReach at the working size; On always (while the
+	// image allows), Off never. Native resolution only.
+	CoarseToFine Switch
+	// CoarseReach is the distance in pixels the model carries context
+	// comfortably (0: a quarter of its training size).
+	CoarseReach float64
+	// RefineStrength is the level of a finer level's guided start from the
+	// coarser result (0: DefaultRefineStrength).
+	RefineStrength float64
+}
+
+// Switch is an automatic choice that can be forced: SwitchAuto (""),
+// SwitchOn or SwitchOff.
+type Switch string
+
+// Switch values.
+const (
+	SwitchAuto Switch = ""
+	SwitchOn   Switch = "on"
+	SwitchOff  Switch = "off"
+)
+
+// ParseSwitch reads "auto" (or ""), "on" and "off".
+func ParseSwitch(s string) (Switch, error) {
+	switch s {
+	case "", "auto":
+		return SwitchAuto, nil
+	case "on", "off":
+		return Switch(s), nil
+	}
+	return "", fmt.Errorf("unknown setting %q (want auto, on or off)", s)
 }
 
 // ResultSeed is the Seed of the k-th of several results of one input when
@@ -275,6 +321,11 @@ type Stats struct {
 	// Samples is the number of samples averaged (Options.Average; 1 for
 	// one sample). ModelCalls then counts every batch they ran in.
 	Samples int `json:"samples"`
+	// Init is the start of the finest level ("" for noise); Levels the
+	// coarse-to-fine levels run (1: none), whose model calls ModelCalls
+	// includes.
+	Init   string `json:"init,omitempty"`
+	Levels int    `json:"levels"`
 }
 
 // Inpaint fills the hole of img given by mask (same size; 1 = hole, white
@@ -321,6 +372,9 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	if o.Average < 0 {
 		return nil, nil, fmt.Errorf("inpaint: average %d must be >= 0 (0 or 1: one sample)", o.Average)
 	}
+	if err := checkGuide(o); err != nil {
+		return nil, nil, err
+	}
 	samples := max(1, o.Average)
 	st := &Stats{Sampler: string(kindOr(o.Sampler)), Device: ip.model.Device().String(), Width: w, Height: h,
 		ModelSize: size, Seed: o.Seed, Resolution: string(res), Samples: samples}
@@ -349,6 +403,12 @@ func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Optio
 	st.Resized = ww != w || wh != h
 	x := rgbaToCHW(resizeRGBA(orig, ww, wh), cfg.InChannels)
 	m := resizeMask(levels, w, h, ww, wh)
+	x, m, coarse, err := ip.guide(ctx, x, m, ww, wh, res, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.ModelCalls += coarse.calls
+	st.Init, st.Levels = string(o.Init), coarse.levels+1
 	pw, ph := ww, wh
 	if res == ResolutionNative {
 		x, m, pw, ph = padToMultiple(x, m, cfg.InChannels, ww, wh, DownsamplingFactor(cfg))

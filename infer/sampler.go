@@ -88,9 +88,12 @@ func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 	b := int(x.Size(0))
 	var lv *diffusion.Levels
 	var post *diffusion.Posterior
-	if r != nil && r.levels != nil {
+	switch {
+	case r != nil && r.levels != nil && r.index != nil:
+		lv, post = r.levels.AtIndex(s, k, b, r.index)
+	case r != nil && r.levels != nil:
 		lv, post = r.levels.At(s, k, b, r.hole)
-	} else {
+	default:
 		if lv, err = p.Schedule.Levels(s, diffusion.Uniform(k, b), m); err != nil {
 			return nil, nil, err
 		}
@@ -98,6 +101,10 @@ func (p *Process) step(s *torch.Scope, model Denoiser, x, m *torch.Tensor, k int
 	}
 	var ts Timesteps
 	switch {
+	case p.Spatial && r != nil && r.index != nil:
+		// a few mask values: each one's timestep at step k, known once
+		ts.Map = s.Reshape(s.IndexSelect(s.Select(r.taus, 0, int64(k)), 0, s.Flatten(r.index, 0, -1)), r.index.Shape()...)
+		ts.Levels = r.tauLevels[k]
 	case p.Spatial && r != nil && r.hole != nil:
 		// binary mask: hole pixels sit exactly at the chain's step k,
 		// known ones at -1; the two levels are known, so the model need not
@@ -219,7 +226,13 @@ func (p *Process) Sample(ctx context.Context, s *torch.Scope, model Denoiser, x0
 // run holds what a sampling run computes once.
 type run struct {
 	hole   *torch.Tensor         // m >= 0.5 (bool) when the mask is binary, else nil
-	levels *diffusion.LevelTable // binary masks: every step's levels, computed once
+	levels *diffusion.LevelTable // binary masks and masks of a few values: every step's levels, computed once
+	// masks of a few values (soft masks, guided starts): each pixel's
+	// column of levels (int64 [B,1,H,W]), every step's timestep per column
+	// ([N, L] float32) and its distinct values
+	index     *torch.Tensor
+	taus      *torch.Tensor
+	tauLevels [][]float64
 	table  *torch.Tensor         // the timestep mapper's table on the device (kept by the mapper)
 	noise  noise
 }
@@ -241,12 +254,57 @@ func (p *Process) prepare(s *torch.Scope, x0, m *torch.Tensor, g *torch.Generato
 		if r.levels, err = diffusion.NewLevelTable(s, p.Schedule, x0.Device()); err != nil {
 			return nil, err
 		}
-	} else if p.Spatial {
+	} else if ok, err := p.prepareFew(s, r, m); err != nil {
+		return nil, err
+	} else if !ok && p.Spatial {
 		if r.table, err = p.Mapper.TableOn(x0.Device()); err != nil {
 			return nil, err
 		}
 	}
 	return r, s.Err()
+}
+
+// maxMaskValues bounds the distinct values of a mask that the table path
+// takes (the model's spatial embedding is fast up to MaxFastLevels).
+const maxMaskValues = 8
+
+// prepareFew sets up the table path for a mask of a few distinct values
+// (soft masks, guided starts); it reports whether it applied.
+func (p *Process) prepareFew(s *torch.Scope, r *run, m *torch.Tensor) (bool, error) {
+	vals, inv := s.Unique(m)
+	if err := s.Err(); err != nil {
+		return false, err
+	}
+	if vals.Numel() > maxMaskValues {
+		return false, nil
+	}
+	values, err := s.To(vals, torch.Float32).Float32s()
+	if err != nil {
+		return false, err
+	}
+	if r.levels, err = diffusion.NewLevelTableOf(s, p.Schedule, m.Device(), values); err != nil {
+		return false, err
+	}
+	r.index = s.Reshape(inv, m.Shape()...)
+	if p.Spatial {
+		r.taus = p.Mapper.Map(s, r.levels.Bbar(s)) // [N, L] float32
+		all, err := r.taus.Float32s()
+		if err != nil {
+			return false, err
+		}
+		l := len(values)
+		r.tauLevels = make([][]float64, p.Schedule.N())
+		for k := range r.tauLevels {
+			seen := map[float32]bool{}
+			for _, v := range all[k*l : (k+1)*l] {
+				if !seen[v] {
+					seen[v] = true
+					r.tauLevels[k] = append(r.tauLevels[k], float64(v))
+				}
+			}
+		}
+	}
+	return true, s.Err()
 }
 
 // noise is a run's sequence of Gaussian draws of the sample's shape.

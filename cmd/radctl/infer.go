@@ -90,6 +90,11 @@ func workingSizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "resolution", Value: "auto", Usage: "model (resize to the model's size), native (the image's own size) or auto (model if the model has attention resolutions, else native)"},
 		&cli.IntFlag{Name: "max-side", Value: 0, Usage: "native: scale images whose longer side is above N down to N first (0: no limit)"},
 		&cli.IntFlag{Name: "max-tile-pixels", Value: 0, Usage: fmt.Sprintf("native: most pixels per model call; larger images are denoised in overlapping tiles (0: %d, -1: never tile)", infer.DefaultMaxTilePixels)},
+		&cli.StringFlag{Name: "init", Value: "noise", Usage: "how the hole starts: noise (RAD's own start) or harmonic (a guided start: the membrane fill of the hole from its border, partly noised to --init-strength and regenerated)"},
+		&cli.Float64Flag{Name: "init-strength", Value: 0, Usage: fmt.Sprintf("guided start: the level of the hole pixels far from the border, in (0, 1] (1: pure noise; 0: %g)", infer.DefaultInitStrength)},
+		&cli.StringFlag{Name: "coarse-to-fine", Value: "auto", Usage: "native: inpaint a large hole at half size first and refine it here (auto: when the hole's largest distance to a known pixel is above --coarse-reach; on; off)"},
+		&cli.Float64Flag{Name: "coarse-reach", Value: 0, Usage: "the distance in pixels the model carries context (0: a quarter of its training size)"},
+		&cli.Float64Flag{Name: "refine-strength", Value: 0, Usage: fmt.Sprintf("coarse-to-fine: the level at which a finer level regenerates the coarser result, in (0, 1] (0: %g)", infer.DefaultRefineStrength)},
 	}
 }
 
@@ -103,6 +108,21 @@ func workingSize(c *cli.Context, o *infer.Options) error {
 		return fmt.Errorf("--max-side %d must be >= 0 (0: no limit)", c.Int("max-side"))
 	}
 	o.Resolution, o.MaxSide, o.MaxTilePixels = res, c.Int("max-side"), c.Int("max-tile-pixels")
+	if o.Init, err = infer.ParseInit(c.String("init")); err != nil {
+		return fmt.Errorf("--init: %w", err)
+	}
+	if o.CoarseToFine, err = infer.ParseSwitch(c.String("coarse-to-fine")); err != nil {
+		return fmt.Errorf("--coarse-to-fine: %w", err)
+	}
+	o.InitStrength, o.CoarseReach, o.RefineStrength = c.Float64("init-strength"), c.Float64("coarse-reach"), c.Float64("refine-strength")
+	for _, f := range []string{"init-strength", "refine-strength"} {
+		if v := c.Float64(f); !(v >= 0 && v <= 1) {
+			return fmt.Errorf("--%s %g must be in (0, 1] (0: the default)", f, v)
+		}
+	}
+	if v := c.Float64("coarse-reach"); !(v >= 0) {
+		return fmt.Errorf("--coarse-reach %g must be >= 0", v)
+	}
 	return nil
 }
 

@@ -1,0 +1,184 @@
+package infer
+
+import (
+	"context"
+	"image"
+	"math"
+	"testing"
+
+	"github.com/radinpaint/rad/radmodel"
+	"github.com/radinpaint/rad/torch"
+)
+
+// TestHarmonicFill: the membrane fill of a box hole in a linear gradient
+// (a harmonic function) is the gradient itself; known pixels are kept, and
+// whatever lies under the hole does not change the fill.
+func TestHarmonicFill(t *testing.T) {
+	const w, h, c = 96, 80, 2
+	x := make([]float32, c*w*h)
+	known := make([]bool, w*h)
+	for y := 0; y < h; y++ {
+		for xx := 0; xx < w; xx++ {
+			i := y*w + xx
+			x[i] = float32(0.01*float64(xx) - 0.005*float64(y))
+			x[w*h+i] = float32(-0.5 + 0.008*float64(y))
+			known[i] = !(xx >= 20 && xx < 70 && y >= 15 && y < 60)
+		}
+	}
+	want := append([]float32(nil), x...)
+	for i, k := range known {
+		if !k {
+			x[i], x[w*h+i] = 9, -9 // content under the hole: never read
+		}
+	}
+	got := harmonicFill(x, known, c, w, h)
+	worst := 0.0
+	for i := range got {
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+		if known[i%(w*h)] && got[i] != x[i] {
+			t.Fatalf("known value %d moved", i)
+		}
+	}
+	if worst > 0.01 {
+		t.Errorf("membrane fill of a gradient off by %g", worst)
+	}
+	none := harmonicFill(x, make([]bool, w*h), c, w, h)
+	for _, v := range none {
+		if v != 0 {
+			t.Fatal("without known pixels the fill is not 0")
+		}
+	}
+}
+
+// TestDistanceAndGuidedStart: chamfer distances are close to Euclidean;
+// a guided start's levels lie in [lo, hi], take at most guideLevels values,
+// grow with the distance from the known region, and leave known pixels
+// and their levels alone.
+func TestDistanceAndGuidedStart(t *testing.T) {
+	const w, h = 40, 30
+	known := make([]bool, w*h)
+	known[0] = true
+	d := distanceToKnown(known, w, h)
+	for _, p := range [][2]int{{39, 0}, {0, 29}, {39, 29}, {20, 10}} {
+		e := math.Hypot(float64(p[0]), float64(p[1]))
+		if got := d[p[1]*w+p[0]]; math.Abs(got-e) > 0.09*e {
+			t.Errorf("distance to (%d,%d) %.2f, Euclidean %.2f", p[0], p[1], got, e)
+		}
+	}
+	m := make([]float32, w*h)
+	x := make([]float32, w*h)
+	guess := make([]float32, w*h)
+	for i := range m {
+		if xx, y := i%w, i/w; xx >= 5 && xx < 35 && y >= 5 && y < 25 {
+			m[i] = 1
+		}
+		x[i], guess[i] = 0.25, -0.5
+	}
+	gx, gm := guidedStart(x, m, guess, 1, w, h, 0.2, 0.5, 8)
+	levels := map[float32]bool{}
+	for i := range m {
+		if m[i] == 0 {
+			if gm[i] != 0 || gx[i] != 0.25 {
+				t.Fatalf("known pixel %d: level %g value %g", i, gm[i], gx[i])
+			}
+			continue
+		}
+		levels[gm[i]] = true
+		if gm[i] < 0.2-1e-6 || gm[i] > 0.5+1e-6 || gx[i] != -0.5 {
+			t.Fatalf("hole pixel %d: level %g value %g", i, gm[i], gx[i])
+		}
+	}
+	if len(levels) > guideLevels || len(levels) < 2 {
+		t.Errorf("%d distinct levels, want 2..%d", len(levels), guideLevels)
+	}
+	if border, centre := gm[5*w+5], gm[15*w+20]; !(border < centre) {
+		t.Errorf("level at the border %g, at the centre %g: want growing with distance", border, centre)
+	}
+	if got := maxHoleDistance(m, w, h); math.Abs(got-10) > 1.01 {
+		t.Errorf("largest hole distance %g, want about 10", got)
+	}
+}
+
+// TestGuidedStartsAndCoarseToFine runs a fully convolutional random model
+// in native resolution: a harmonic start and coarse-to-fine keep the
+// known pixels byte for byte, never read the content under the hole,
+// count the coarser level's model calls, and run the levels asked for.
+func TestGuidedStartsAndCoarseToFine(t *testing.T) {
+	cfg, err := radmodel.ConfigFromFlags("--image_size 16 --num_channels 32 --num_res_blocks 1 --channel_mult 1,2 --attention_resolutions \"\" --learn_sigma True")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := radmodel.NewRandom(cfg, torch.CPU, torch.Float32, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip := newInpainter(t, m)
+	defer ip.Close()
+	ctx := context.Background()
+	img := randomImage(40, 36, 3)
+	mask := boxMask(40, 36, 6, 8, 34, 30)
+	other := image.NewRGBA(img.Bounds())
+	copy(other.Pix, img.Pix)
+	for y := 8; y < 30; y++ {
+		for x := 6; x < 34; x++ {
+			other.Pix[other.PixOffset(x, y)] ^= 0xff
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		o      Options
+		levels int
+	}{
+		{"harmonic", Options{Init: InitHarmonic, CoarseToFine: SwitchOff}, 1},
+		// 40x36 -> 20x18 -> 10x9 (not below half the model's 16)
+		{"coarse on", Options{CoarseToFine: SwitchOn}, 3},
+		{"coarse auto", Options{}, 3},                        // an 11 px reach against the model's 4
+		{"coarse auto, reach 8", Options{CoarseReach: 8}, 2}, // 11 px, then 5.5
+		{"coarse auto, long reach", Options{CoarseReach: 30}, 1},
+		{"coarse off", Options{CoarseToFine: SwitchOff}, 1},
+	} {
+		tc.o.Steps, tc.o.Seed, tc.o.Resolution = 10, 4, ResolutionNative
+		out, st, err := ip.Inpaint(ctx, img, mask, tc.o)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if changed := knownEqual(t, out, img, mask); changed == 0 {
+			t.Errorf("%s: the hole did not change", tc.name)
+		}
+		if st.Levels != tc.levels || st.ModelCalls != int64(10*tc.levels) {
+			t.Errorf("%s: %d levels, %d model calls; want %d and %d", tc.name, st.Levels, st.ModelCalls, tc.levels, 10*tc.levels)
+		}
+		out2, _, err := ip.Inpaint(ctx, other, mask, tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := true
+		for y := 8; y < 30; y++ {
+			for x := 6; x < 34; x++ {
+				same = same && out.RGBAAt(x, y) == out2.RGBAAt(x, y)
+			}
+		}
+		if !same {
+			t.Errorf("%s: the fill depends on the content under the hole", tc.name)
+		}
+	}
+	for _, bad := range []Options{{Init: "blur"}, {CoarseToFine: "maybe"}, {InitStrength: 1.5}, {RefineStrength: -0.1}, {CoarseReach: -1}} {
+		if _, _, err := ip.Inpaint(ctx, img, mask, bad); err == nil {
+			t.Errorf("options %+v: no error", bad)
+		}
+	}
+}
+
+func BenchmarkHarmonicFill256(b *testing.B) {
+	const w, h, c = 256, 256, 3
+	x := make([]float32, c*w*h)
+	known := make([]bool, w*h)
+	for i := range known {
+		known[i] = !(i%w >= 64 && i%w < 192 && i/w >= 64 && i/w < 192)
+		x[i] = float32(i%w) / w
+	}
+	for i := 0; i < b.N; i++ {
+		harmonicFill(x, known, c, w, h)
+	}
+}
