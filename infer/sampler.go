@@ -233,8 +233,8 @@ type run struct {
 	index     *torch.Tensor
 	taus      *torch.Tensor
 	tauLevels [][]float64
-	table  *torch.Tensor         // the timestep mapper's table on the device (kept by the mapper)
-	noise  noise
+	table     *torch.Tensor // the timestep mapper's table on the device (kept by the mapper)
+	noise     noise
 }
 
 // prepare looks at the mask once (binary or not) and sets up the noise
