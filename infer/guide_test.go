@@ -182,3 +182,76 @@ func BenchmarkHarmonicFill256(b *testing.B) {
 		harmonicFill(x, known, c, w, h)
 	}
 }
+
+// TestCropAroundMask: a wide image with two small holes far apart is
+// inpainted as two regions (each hole's box grown by the margin), the
+// known pixels stay byte for byte, each region's fill is what inpainting
+// that region alone gives, and Off (or a small image in auto mode)
+// inpaints the whole image.
+func TestCropAroundMask(t *testing.T) {
+	cfg, err := radmodel.ConfigFromFlags("--image_size 16 --num_channels 32 --num_res_blocks 1 --channel_mult 1,1,2,2 --attention_resolutions \"\" --learn_sigma True")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := radmodel.NewRandom(cfg, torch.CPU, torch.Float32, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip := newInpainter(t, m)
+	defer ip.Close()
+	ctx := context.Background()
+	const w, h = 840, 60
+	img := randomImage(w, h, 8)
+	mask := boxMask(w, h, 40, 20, 50, 28)
+	for y := 30; y < 36; y++ {
+		for x := 700; x < 712; x++ {
+			mask.Pix[y*mask.Stride+x] = 255
+		}
+	}
+	o := Options{Steps: 5, Seed: 2, Resolution: ResolutionNative, CropMargin: 16, CoarseToFine: SwitchOff}
+	out, st, err := ip.Inpaint(ctx, img, mask, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Regions != 2 || st.ModelCalls != 10 || st.Width != w || st.Height != h {
+		t.Fatalf("stats %+v: want 2 regions, 10 model calls, %dx%d", st, w, h)
+	}
+	if st.WorkWidth != 48 || st.WorkHeight != 40 { // the regions 42x40 and 44x38, padded to multiples of 8
+		t.Errorf("largest region's model input %dx%d, want 48x40", st.WorkWidth, st.WorkHeight)
+	}
+	if changed := knownEqual(t, out, img, mask); changed == 0 {
+		t.Error("the holes did not change")
+	}
+	// the second region alone
+	r := image.Rect(700-16, 30-16, 712+16, 36+16)
+	sub := img.SubImage(r).(*image.RGBA)
+	subMask := mask.SubImage(r).(*image.Gray)
+	alone, _, err := ip.Inpaint(ctx, sub, subMask, Options{Steps: 5, Seed: 2, Resolution: ResolutionNative, Crop: SwitchOff, CoarseToFine: SwitchOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := 30; y < 36; y++ {
+		for x := 700; x < 712; x++ {
+			if out.RGBAAt(x, y) != alone.RGBAAt(x-r.Min.X, y-r.Min.Y) {
+				t.Fatalf("(%d,%d): cropped run %v, the region alone %v", x, y, out.RGBAAt(x, y), alone.RGBAAt(x-r.Min.X, y-r.Min.Y))
+			}
+		}
+	}
+	o.Crop = SwitchOff
+	_, st, err = ip.Inpaint(ctx, img, mask, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Regions != 0 || st.WorkWidth != w {
+		t.Errorf("crop off: %d regions, model input width %d", st.Regions, st.WorkWidth)
+	}
+	small := randomImage(200, 60, 1)
+	o.Crop = SwitchAuto
+	if _, st, err = ip.Inpaint(ctx, small, boxMask(200, 60, 10, 10, 20, 20), o); err != nil || st.Regions != 0 {
+		t.Errorf("a 200 px image in auto mode: %d regions, %v (want the whole image)", st.Regions, err)
+	}
+	if _, _, err := ip.Inpaint(ctx, img, mask, Options{Crop: "sometimes"}); err == nil {
+		t.Error("crop \"sometimes\": no error")
+	}
+}

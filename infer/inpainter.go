@@ -178,6 +178,16 @@ type Options struct {
 	// RefineStrength is the level of a finer level's guided start from the
 	// coarser result (0: DefaultRefineStrength).
 	RefineStrength float64
+	// Crop inpaints each connected hole in its own region: the hole's
+	// bounding box grown by CropMargin pixels on every side (regions that
+	// overlap are merged), each region at its own resolution (MaxSide,
+	// tiling and coarse-to-fine apply per region), pasted back under the
+	// mask. Auto (the default) crops images whose longer side is above
+	// CropTrigger when the regions cover less than CropMaxCover of the
+	// image; On crops any image; Off never.
+	Crop Switch
+	// CropMargin is the context kept around a hole (0: DefaultCropMargin).
+	CropMargin int
 }
 
 // Switch is an automatic choice that can be forced: SwitchAuto (""),
@@ -326,6 +336,10 @@ type Stats struct {
 	// includes.
 	Init   string `json:"init,omitempty"`
 	Levels int    `json:"levels"`
+	// Regions is the number of regions inpainted apart (Options.Crop; 0:
+	// the whole image). Then the other fields describe the largest region
+	// (its working size, tiles, resizing), and ModelCalls counts them all.
+	Regions int `json:"regions,omitempty"`
 }
 
 // Inpaint fills the hole of img given by mask (same size; 1 = hole, white
@@ -348,6 +362,14 @@ type Stats struct {
 // a hole returns the input with no model call; a mask that is all hole is
 // pure generation. ctx is checked between steps.
 func (ip *Inpainter) Inpaint(ctx context.Context, img, mask image.Image, o Options) (*image.RGBA, *Stats, error) {
+	if out, st, ok, err := ip.inpaintCrops(ctx, img, mask, o); ok || err != nil {
+		return out, st, err
+	}
+	return ip.inpaintWhole(ctx, img, mask, o)
+}
+
+// inpaintWhole is Inpaint on the whole image.
+func (ip *Inpainter) inpaintWhole(ctx context.Context, img, mask image.Image, o Options) (*image.RGBA, *Stats, error) {
 	start := time.Now()
 	if img == nil || mask == nil {
 		return nil, nil, fmt.Errorf("inpaint: image and mask are required")

@@ -94,6 +94,8 @@ func workingSizeFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "init-strength", Value: 0, Usage: fmt.Sprintf("guided start: the level of the hole pixels far from the border, in (0, 1] (1: pure noise; 0: %g)", infer.DefaultInitStrength)},
 		&cli.StringFlag{Name: "coarse-to-fine", Value: "auto", Usage: "native: inpaint a large hole at half size first and refine it here (auto: when the hole's largest distance to a known pixel is above --coarse-reach; on; off)"},
 		&cli.Float64Flag{Name: "coarse-reach", Value: 0, Usage: "the distance in pixels the model carries context (0: a quarter of its training size)"},
+		&cli.StringFlag{Name: "crop", Value: "auto", Usage: fmt.Sprintf("inpaint each hole in its own region (its bounding box grown by --crop-margin; IOPaint's crop): auto (images whose longer side is above %d, when the regions cover at most %g of the image), on, off", infer.CropTrigger, infer.CropMaxCover)},
+		&cli.IntFlag{Name: "crop-margin", Value: infer.DefaultCropMargin, Usage: "context in pixels kept around each hole when cropping"},
 		&cli.Float64Flag{Name: "refine-strength", Value: 0, Usage: fmt.Sprintf("coarse-to-fine: the level at which a finer level regenerates the coarser result, in (0, 1] (0: %g)", infer.DefaultRefineStrength)},
 	}
 }
@@ -113,6 +115,12 @@ func workingSize(c *cli.Context, o *infer.Options) error {
 	}
 	if o.CoarseToFine, err = infer.ParseSwitch(c.String("coarse-to-fine")); err != nil {
 		return fmt.Errorf("--coarse-to-fine: %w", err)
+	}
+	if o.Crop, err = infer.ParseSwitch(c.String("crop")); err != nil {
+		return fmt.Errorf("--crop: %w", err)
+	}
+	if o.CropMargin = c.Int("crop-margin"); o.CropMargin < 1 {
+		return fmt.Errorf("--crop-margin %d must be >= 1", o.CropMargin)
 	}
 	o.InitStrength, o.CoarseReach, o.RefineStrength = c.Float64("init-strength"), c.Float64("coarse-reach"), c.Float64("refine-strength")
 	for _, f := range []string{"init-strength", "refine-strength"} {
