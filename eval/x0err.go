@@ -71,7 +71,7 @@ type X0Row struct {
 
 // X0Error measures, at each step k, how well the model predicts the hole's
 // x0 from a noisy state, beside the known-mean and zero predictors
-// (docs/DESIGN.md §2.7). The model's prediction is the x0 that its sampler
+// (docs/DESIGN.md §9.1). The model's prediction is the x0 that its sampler
 // would use at that step (the parameterization's, clipped).
 func X0Error(ctx context.Context, cfg X0Config) ([]X0Row, error) {
 	im := cfg.Images

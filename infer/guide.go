@@ -17,9 +17,10 @@ const (
 	InitNoise Init = ""
 	// InitHarmonic starts each hole pixel from the membrane (harmonic)
 	// fill of the hole from its border, partly noised: the pixel runs
-	// RAD's per-pixel schedule with the level InitStrength (growing with
-	// its distance from the known region) instead of 1, so it starts at
-	// sqrt(A) fill + sqrt(1 - A) eps and is regenerated from there.
+	// RAD's per-pixel schedule with a level s up to InitStrength (growing
+	// with its distance from the known region) instead of 1, so it starts
+	// at sqrt(A) fill + sqrt(1 - A) eps with A = 1 - nu s and is
+	// regenerated from there.
 	InitHarmonic Init = "harmonic"
 )
 
@@ -234,7 +235,8 @@ func distanceToKnown(known []bool, w, h int) []float64 {
 // at distance reach and beyond (d: the pixel's distance to the known
 // region); other pixels keep theirs. Run through RAD's sampler, a pixel
 // of level s < 1 starts at sqrt(A) guess + sqrt(1 - A) eps with A =
-// abar_top^s and follows its own schedule to 0 (docs/DESIGN.md §4.8).
+// 1 - nu s (nu: the chain's total noise) and follows its own schedule
+// to 0 (docs/DESIGN.md §4.8).
 func guidedStart(x, m, guess []float32, c, w, h int, lo, hi, reach float64) ([]float32, []float32) {
 	known := make([]bool, w*h)
 	for i, v := range m {

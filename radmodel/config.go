@@ -49,7 +49,7 @@ type Config struct {
 
 	// Prediction is what the first C output channels predict: "" or "eps"
 	// (ADM, every released checkpoint), "v" or "x0" (models this project
-	// trains from scratch; diffusion.Param, docs/DESIGN.md §2.7). It is
+	// trains from scratch; diffusion.Param, docs/DESIGN.md §2.8). It is
 	// saved with the weights, so samplers read it from the model.
 	Prediction string `json:"prediction,omitempty"`
 }

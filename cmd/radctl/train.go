@@ -59,7 +59,7 @@ func init() {
 			&cli.Float64Flag{Name: "ema", Value: def.EMA, Usage: "EMA decay of the trained weights (0: off); with --ema-warmup ratio the final decay"},
 			&cli.StringFlag{Name: "ema-warmup", Value: def.EMAWarmup, Usage: "EMA warm-up: ratio (decay min(ema, (1+n)/(10+n)) at the n-th update) or off"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "RAD with ADM's scalar timestep embedding (the paper's ablation Cfg. 2): the phase step's base timestep"},
-			&cli.StringFlag{Name: "prediction", Usage: "what the model predicts (rad-full, adm): eps (ADM's), v or x0; saved as model metadata that every sampler reads (docs/DESIGN.md §2.7). From --base, the weights are fine-tuned into the new parameterization"},
+			&cli.StringFlag{Name: "prediction", Usage: "what the model predicts (rad-full, adm): eps (ADM's), v or x0; saved as model metadata that every sampler reads (docs/DESIGN.md §2.8). From --base, the weights are fine-tuned into the new parameterization"},
 			&cli.BoolFlag{Name: "channel-shuffle", Usage: "colour augmentation: permute each sample's R, G, B channels at random (small photo sets: the fill's colours must come from the surroundings, not the set's colour balance)"},
 			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
 			&cli.Float64Flag{Name: "phase1-frac", Usage: "RAD objectives: draw a sample's step from phase 1 (the states inference visits) with this probability, phase 2 otherwise (0: uniform over both phases, the paper's)"},

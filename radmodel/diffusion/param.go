@@ -7,7 +7,7 @@ import (
 )
 
 // Param is what a model's first C output channels predict (its
-// parameterization; docs/DESIGN.md §2.7). It is model metadata
+// parameterization; docs/DESIGN.md §2.8). It is model metadata
 // (radmodel.Config.Prediction): every sampler and the loss read it, so a
 // model is always sampled as it was trained.
 type Param string
