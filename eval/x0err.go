@@ -62,7 +62,10 @@ type X0Row struct {
 	// Model is the model's x0 prediction (clipped to [-1, 1], as the
 	// samplers clip it); KnownMean predicts the known pixels' mean colour
 	// over the whole hole; Zero predicts 0 (mid-gray).
-	Model, ModelSE, KnownMean, Zero float64
+	Model     float64 `json:"model"`
+	ModelSE   float64 `json:"model_se"`
+	KnownMean float64 `json:"known_mean"`
+	Zero      float64 `json:"zero"`
 	// Ratio is Model / KnownMean: below 1 the model uses the context better
 	// than a flat fill with its mean colour.
 	Ratio float64 `json:"ratio"`
