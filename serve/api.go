@@ -348,7 +348,7 @@ func (s *Server) request(p *params) (*request, *apiError) {
 	}
 	if p.Average != nil {
 		// n results of average samples each: at most MaxN samples
-		if a := *p.Average; a < 1 || n*a > s.cfg.MaxN {
+		if a := *p.Average; a < 1 || a > s.cfg.MaxN/n { // not n*a: it may overflow
 			return nil, errorf(http.StatusBadRequest, "average: %d is outside 1..%d (n x average samples are at most %d)", a, s.cfg.MaxN/n, s.cfg.MaxN)
 		}
 		o.Average = *p.Average
@@ -402,7 +402,7 @@ func (s *Server) parseAndAdmit(w http.ResponseWriter, r *http.Request) (*request
 		writeError(w, e)
 		return nil, nil
 	}
-	release, e := s.admit(req.n)
+	release, e := s.admit(req.n * max(1, req.o.Average)) // every sample, averaged ones too
 	if e != nil {
 		writeError(w, e)
 		return nil, nil
@@ -476,7 +476,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	v := map[string]any{"status": "ok", "model": map[string]any{"image_size": cfg.ImageSize, "in_channels": cfg.InChannels,
 		"device": s.ip.Device().String(), "base_steps": s.ip.BaseSteps()},
-		"max_batch": s.cfg.MaxBatch, "pending": pending, "running": len(s.slots)}
+		"max_batch": s.cfg.MaxBatch, "pending": pending, "running": s.slots.running()}
 	status := http.StatusOK
 	if s.draining.Load() {
 		v["status"], status = "draining", http.StatusServiceUnavailable

@@ -150,6 +150,8 @@ func TestBadInputs(t *testing.T) {
 		{"seed", img, mask, map[string]string{"seed": "-1"}, 400, "seed"},
 		{"average", img, mask, map[string]string{"n": "2", "average": "5"}, 400, "average: 5 is outside 1..4 (n x average samples are at most 8)"},
 		{"average zero", img, mask, map[string]string{"average": "0"}, 400, "average: 0 is outside 1..8"},
+		// n x average overflows int64: still a 400, never an allocation panic
+		{"average overflow", img, mask, map[string]string{"n": "2", "average": "9223372036854775807"}, 400, "average: 9223372036854775807 is outside 1..4"},
 		{"soft mask", img, mask, map[string]string{"soft_mask": "maybe"}, 400, "soft_mask"},
 	}
 	for _, c := range cases {
@@ -394,6 +396,33 @@ func TestQueueFull(t *testing.T) {
 	if !strings.Contains(w.Body.String(), "rad_queue_depth 1\n") {
 		t.Fatalf("metrics do not show the waiting sample:\n%s", grepLines(w.Body.String(), "rad_queue"))
 	}
+}
+
+// TestAverageAdmission: a request is admitted for every sample it runs,
+// averaged ones included: with 1 running slot and a queue of 2, one job of
+// average 2 fills running and queue but one (it waits for both its slots
+// at once), so a request of average 2 more gets 429, and one of a single
+// sample is admitted.
+func TestAverageAdmission(t *testing.T) {
+	s, ip := newServer(t, 1, Config{QueueSize: 2, MaxN: 3})
+	img, mask := pngBytes(t, testImage(32, 32)), pngBytes(t, boxMask(32, 32, 8, 8, 24, 24))
+	w := post(t, s, "/v1/jobs", img, mask, map[string]string{"steps": "1000", "average": "2"})
+	var j jobView
+	json.Unmarshal(w.Body.Bytes(), &j)
+	if w.Code != 202 {
+		t.Fatalf("job: %d %s", w.Code, w.Body)
+	}
+	defer s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("DELETE", "/v1/jobs/"+j.ID, nil))
+	w = post(t, s, "/v1/jobs", img, mask, map[string]string{"steps": "1000", "average": "2"})
+	jsonError(t, "average 2 beyond the queue", w.Code, w.Header().Get("Content-Type"), w.Body.Bytes(), 429, "the queue is full (2 samples running or waiting")
+	w = post(t, s, "/v1/jobs", img, mask, map[string]string{"steps": "1000"})
+	if w.Code != 202 {
+		t.Fatalf("one sample more: %d %s", w.Code, w.Body)
+	}
+	var j2 jobView
+	json.Unmarshal(w.Body.Bytes(), &j2)
+	defer s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("DELETE", "/v1/jobs/"+j2.ID, nil))
+	_ = ip
 }
 
 func grepLines(s, sub string) string {

@@ -68,7 +68,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	m       *metrics
 
-	slots    chan struct{} // a token per running sample
+	slots    *slotPool // a slot per running sample
 	mu       sync.Mutex
 	pending  int // samples admitted: running or waiting
 	draining atomic.Bool
@@ -126,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 	if reg == nil {
 		reg = newRegistry()
 	}
-	s := &Server{cfg: cfg, ip: cfg.Inpainter, reg: reg, slots: make(chan struct{}, cfg.Workers*cfg.MaxBatch),
+	s := &Server{cfg: cfg, ip: cfg.Inpainter, reg: reg, slots: newSlotPool(cfg.Workers * cfg.MaxBatch),
 		jobs: map[string]*job{}, stop: make(chan struct{})}
 	s.avgSecs.Store(math.Float64bits(1))
 	s.base, s.cancel = context.WithCancel(context.Background())
@@ -219,7 +219,7 @@ func (s *Server) admit(n int) (release func(), err *apiError) {
 	if s.draining.Load() {
 		return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the server is shutting down", retryAfter: 5}
 	}
-	running := cap(s.slots)
+	running := s.slots.size
 	if s.pending+n > running+s.cfg.QueueSize {
 		waiting := s.pending + n - running
 		secs := math.Float64frombits(s.avgSecs.Load()) * math.Ceil(float64(waiting)/float64(running))
@@ -334,16 +334,16 @@ func (s *Server) run(ctx context.Context, req *request, progress func(i, total i
 
 // sample runs one Inpaint call once a slot is free.
 func (s *Server) sample(ctx context.Context, img, mask image.Image, o infer.Options) (*image.RGBA, *infer.Stats, error) {
+	// an averaged result runs its samples at once: it holds a slot each
+	need := min(max(1, o.Average), s.slots.size)
 	s.m.queue.Inc()
-	select {
-	case s.slots <- struct{}{}:
+	if err := s.slots.acquire(ctx, need); err != nil {
 		s.m.queue.Dec()
-	case <-ctx.Done():
-		s.m.queue.Dec()
-		s.m.samples.WithLabelValues(outcome(ctx.Err())).Inc()
-		return nil, nil, ctx.Err()
+		s.m.samples.WithLabelValues(outcome(err)).Inc()
+		return nil, nil, err
 	}
-	defer func() { <-s.slots }()
+	s.m.queue.Dec()
+	defer s.slots.release(need)
 	s.m.running.Inc()
 	defer s.m.running.Dec()
 	start := time.Now()
