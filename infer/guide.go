@@ -12,9 +12,11 @@ import (
 type Init string
 
 const (
+	// InitDefault is DefaultInit.
+	InitDefault Init = ""
 	// InitNoise starts every hole pixel from pure noise at the top of
-	// phase 1 (RAD's own start; the default).
-	InitNoise Init = ""
+	// phase 1 (RAD's own start).
+	InitNoise Init = "noise"
 	// InitHarmonic starts each hole pixel from the membrane (harmonic)
 	// fill of the hole from its border, partly noised: the pixel runs
 	// RAD's per-pixel schedule with a level s up to InitStrength (growing
@@ -24,15 +26,28 @@ const (
 	InitHarmonic Init = "harmonic"
 )
 
-// ParseInit reads "noise" (or "") and "harmonic".
+// DefaultInit is the start of Options.Init's zero value: the one that
+// measured best on held-out large holes without losing thin strokes
+// (docs/RESULTS.md §1b).
+const DefaultInit = InitHarmonic
+
+// ParseInit reads "default" (or ""), "noise" and "harmonic".
 func ParseInit(s string) (Init, error) {
 	switch s {
-	case "", "noise":
-		return InitNoise, nil
-	case "harmonic":
-		return InitHarmonic, nil
+	case "", "default":
+		return InitDefault, nil
+	case "noise", "harmonic":
+		return Init(s), nil
 	}
-	return "", fmt.Errorf("unknown init %q (want noise or harmonic)", s)
+	return "", fmt.Errorf("unknown init %q (want default, noise or harmonic)", s)
+}
+
+// resolve is i with InitDefault replaced by DefaultInit.
+func (i Init) resolve() Init {
+	if i == InitDefault {
+		return DefaultInit
+	}
+	return i
 }
 
 // DefaultInitStrength is the level a guided start gives the hole pixels
@@ -331,7 +346,7 @@ func (ip *Inpainter) guide(ctx context.Context, x, m []float32, w, h int, res Re
 	}
 	coarse := res == ResolutionNative && o.CoarseToFine != SwitchOff && min(w, h)/2 >= cfg.ImageSize/2 &&
 		(o.CoarseToFine == SwitchOn || maxHoleDistance(m, w, h) > reach)
-	if !coarse && o.Init == InitNoise {
+	if !coarse && o.Init.resolve() == InitNoise {
 		return x, m, coarseCost{}, nil
 	}
 	// the membrane fill: the coarse level's input under the hole (no

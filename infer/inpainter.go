@@ -154,10 +154,10 @@ type Options struct {
 	// one, they run as one batch). Progress and Preview follow the first
 	// sample. 0 and 1 mean one sample.
 	Average int
-	// Init is how the hole starts: InitNoise (pure noise, the default) or
-	// InitHarmonic (a guided start from the membrane fill of the hole,
-	// regenerated to InitStrength). Guided starts and coarse-to-fine take
-	// mask levels >= 0.5 as the hole.
+	// Init is how the hole starts: InitNoise (pure noise, RAD's own start)
+	// or InitHarmonic (a guided start from the membrane fill of the hole,
+	// regenerated to InitStrength); the zero value is DefaultInit. Guided
+	// starts and coarse-to-fine take mask levels >= 0.5 as the hole.
 	Init Init
 	// InitStrength is the level, in (0, 1], that a guided start gives the
 	// hole pixels farthest from the known region (0: DefaultInitStrength;
@@ -331,7 +331,7 @@ type Stats struct {
 	// Samples is the number of samples averaged (Options.Average; 1 for
 	// one sample). ModelCalls then counts every batch they ran in.
 	Samples int `json:"samples"`
-	// Init is the start of the finest level ("" for noise); Levels the
+	// Init is the start of the finest level (noise or harmonic); Levels the
 	// coarse-to-fine levels run (1: none), whose model calls ModelCalls
 	// includes.
 	Init   string `json:"init,omitempty"`
@@ -430,7 +430,7 @@ func (ip *Inpainter) inpaintWhole(ctx context.Context, img, mask image.Image, o 
 		return nil, nil, err
 	}
 	st.ModelCalls += coarse.calls
-	st.Init, st.Levels = string(o.Init), coarse.levels+1
+	st.Init, st.Levels = string(o.Init.resolve()), coarse.levels+1
 	pw, ph := ww, wh
 	if res == ResolutionNative {
 		x, m, pw, ph = padToMultiple(x, m, cfg.InChannels, ww, wh, DownsamplingFactor(cfg))

@@ -90,7 +90,7 @@ func workingSizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "resolution", Value: "auto", Usage: "model (resize to the model's size), native (the image's own size) or auto (model if the model has attention resolutions, else native)"},
 		&cli.IntFlag{Name: "max-side", Value: 0, Usage: "native: scale images whose longer side is above N down to N first (0: no limit)"},
 		&cli.IntFlag{Name: "max-tile-pixels", Value: 0, Usage: fmt.Sprintf("native: most pixels per model call; larger images are denoised in overlapping tiles (0: %d, -1: never tile)", infer.DefaultMaxTilePixels)},
-		&cli.StringFlag{Name: "init", Value: "noise", Usage: "how the hole starts: noise (RAD's own start) or harmonic (a guided start: the membrane fill of the hole from its border, partly noised to --init-strength and regenerated)"},
+		&cli.StringFlag{Name: "init", Value: "default", Usage: fmt.Sprintf("how the hole starts: noise (RAD's own start), harmonic (a guided start: the membrane fill of the hole from its border, partly noised to --init-strength and regenerated) or default (%s)", infer.DefaultInit)},
 		&cli.Float64Flag{Name: "init-strength", Value: 0, Usage: fmt.Sprintf("guided start: the level of the hole pixels far from the border, in (0, 1] (1: pure noise; 0: %g)", infer.DefaultInitStrength)},
 		&cli.StringFlag{Name: "coarse-to-fine", Value: "auto", Usage: "native: inpaint a large hole at half size first and refine it here (auto: when the hole's largest distance to a known pixel is above --coarse-reach; on; off)"},
 		&cli.Float64Flag{Name: "coarse-reach", Value: 0, Usage: "the distance in pixels the model carries context (0: a quarter of its training size)"},
