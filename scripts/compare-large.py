@@ -11,7 +11,9 @@ fill, over the hole: PSNR, low-pass PSNR (both images blurred with a
 Gaussian of sigma 4 first) and the mean-colour error (the absolute
 difference of the hole's mean colour, in 8-bit levels, averaged over R, G,
 B), each as mean ± standard error over the images; seconds per image for
-the RAD settings. Writes compare.json, a table on stdout and a grid per
+the RAD settings. A setting's results are kept (its folder's run.json
+names the command): running the script again with more settings reuses
+them. Writes compare.json, a table on stdout and a grid per
 mask kind (input | mask | each fill | original) into --work. Needs Debian's
 python3-opencv; run from the repository root after scripts/setup.sh and
 scripts/fetch-data.sh photos:
@@ -94,10 +96,15 @@ for kind in args.kinds.split(","):
     secs = {}
     for name, extra in rad:
         od = os.path.join(args.work, f"{name}-{kind}")
+        done = os.path.join(od, "run.json")
+        cmd = [args.radctl, "infer", "--image", crops, "--mask", md, "--out", od, "--seed", "1"] + extra
+        if os.path.exists(done) and json.load(open(done)).get("cmd") == cmd:
+            secs[name] = json.load(open(done))["seconds_per_image"]  # kept from an earlier run of this command
+            continue
         t0 = time.time()
-        subprocess.run([args.radctl, "infer", "--image", crops, "--mask", md, "--out", od, "--seed", "1"] + extra,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         secs[name] = (time.time() - t0) / n
+        json.dump({"cmd": cmd, "seconds_per_image": secs[name]}, open(done, "w"))
     res = {k: [] for k in methods}
     rows = []
     for k in range(n):

@@ -12,7 +12,7 @@ scripts/fetch-data.sh photos:
 
     /usr/bin/python3 scripts/compare-photos.py [--work out/compare] [--crops 4] [--average K]
 """
-import argparse, glob, json, os, subprocess, sys, time
+import argparse, glob, json, os, shlex, subprocess, sys, time
 import cv2
 import numpy as np
 
@@ -27,6 +27,7 @@ ap.add_argument("--sampler", default="rad", help="radctl infer --sampler (rad, r
 ap.add_argument("--base", help="a model file for radctl infer --base (default: the shipped model)")
 ap.add_argument("--average", type=int, default=1, help="radctl infer --average: the mean of this many samples per image")
 ap.add_argument("--kinds", default="thin,box", help="mask kinds, comma-separated")
+ap.add_argument("--extra", default="", help="more radctl infer arguments, e.g. \"--init noise\"")
 args = ap.parse_args()
 
 S = args.size
@@ -61,7 +62,7 @@ for kind in args.kinds.split(","):
     od = os.path.join(args.work, "rad-" + kind)
     t0 = time.time()
     subprocess.run([args.radctl, "infer", "--image", crops, "--mask", md, "--out", od, "--steps", str(args.steps),
-                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler, "--average", str(args.average)] + (["--base", args.base] if args.base else []), check=True)
+                    "--batch-size", "4", "--seed", "1", "--sampler", args.sampler, "--average", str(args.average)] + (["--base", args.base] if args.base else []) + shlex.split(args.extra), check=True)
     secs = time.time() - t0
     res = {"rad": [], "telea": [], "mean": []}
     holes = []
