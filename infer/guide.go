@@ -54,6 +54,14 @@ func (i Init) resolve() Init {
 // farthest from the known region (Options.InitStrength).
 const DefaultInitStrength = 0.5
 
+// DefaultCoarseReach is CoarseReach's default in units of the model's
+// training size: coarse-to-fine starts when the hole's largest distance to
+// a known pixel is above the training size itself. With the guided start
+// the photo model fills 72-104 px boxes at 256 better in one level than in
+// three (docs/RESULTS.md §1b), so the coarse levels are kept for holes
+// wider than twice its 64 px patches.
+const DefaultCoarseReach = 1.0
+
 // DefaultRefineStrength is the level of the hole pixels when a finer level
 // of coarse-to-fine regenerates the upsampled coarser result.
 const DefaultRefineStrength = 0.35
@@ -331,7 +339,7 @@ func (ip *Inpainter) guide(ctx context.Context, x, m []float32, w, h int, res Re
 	c := cfg.InChannels
 	reach := o.CoarseReach
 	if reach == 0 {
-		reach = float64(cfg.ImageSize) / 4
+		reach = float64(cfg.ImageSize) * DefaultCoarseReach
 	}
 	known := make([]bool, w*h)
 	holes := 0
@@ -357,7 +365,7 @@ func (ip *Inpainter) guide(ctx context.Context, x, m []float32, w, h int, res Re
 		if hi == 0 {
 			hi = DefaultInitStrength
 		}
-		gx, gm := guidedStart(x, m, fill, c, w, h, hi/2, hi, reach)
+		gx, gm := guidedStart(x, m, fill, c, w, h, hi/2, hi, reach/4)
 		return gx, gm, coarseCost{}, nil
 	}
 	cw, chh := (w+1)/2, (h+1)/2

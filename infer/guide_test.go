@@ -133,7 +133,8 @@ func TestGuidedStartsAndCoarseToFine(t *testing.T) {
 		{"harmonic", Options{Init: InitHarmonic, CoarseToFine: SwitchOff}, 1},
 		// 40x36 -> 20x18 -> 10x9 (not below half the model's 16)
 		{"coarse on", Options{CoarseToFine: SwitchOn}, 3},
-		{"coarse auto", Options{}, 3},                        // an 11 px reach against the model's 4
+		{"coarse auto", Options{}, 1}, // an 11 px reach, the model's 16
+		{"coarse auto, reach 4", Options{CoarseReach: 4}, 3},
 		{"coarse auto, reach 8", Options{CoarseReach: 8}, 2}, // 11 px, then 5.5
 		{"coarse auto, long reach", Options{CoarseReach: 30}, 1},
 		{"coarse off", Options{CoarseToFine: SwitchOff}, 1},

@@ -162,7 +162,7 @@ type Options struct {
 	// InitStrength is the level, in (0, 1], that a guided start gives the
 	// hole pixels farthest from the known region (0: DefaultInitStrength;
 	// 1 is pure noise there); at the hole's border the level is half of it,
-	// growing linearly over CoarseReach pixels.
+	// growing linearly over a quarter of CoarseReach (16 px for the photo model).
 	InitStrength float64
 	// CoarseToFine inpaints a large hole first at half the working size
 	// (recursively, while the hole is still large and the image at least
@@ -173,7 +173,8 @@ type Options struct {
 	// image allows), Off never. Native resolution only.
 	CoarseToFine Switch
 	// CoarseReach is the distance in pixels the model carries context
-	// comfortably (0: a quarter of its training size).
+	// comfortably (0: DefaultCoarseReach x its training size). A guided
+	// start's levels grow over a quarter of that distance.
 	CoarseReach float64
 	// RefineStrength is the level of a finer level's guided start from the
 	// coarser result (0: DefaultRefineStrength).

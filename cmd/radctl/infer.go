@@ -93,7 +93,7 @@ func workingSizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "init", Value: "default", Usage: fmt.Sprintf("how the hole starts: noise (RAD's own start), harmonic (a guided start: the membrane fill of the hole from its border, partly noised to --init-strength and regenerated) or default (%s)", infer.DefaultInit)},
 		&cli.Float64Flag{Name: "init-strength", Value: 0, Usage: fmt.Sprintf("guided start: the level of the hole pixels far from the border, in (0, 1] (1: pure noise; 0: %g)", infer.DefaultInitStrength)},
 		&cli.StringFlag{Name: "coarse-to-fine", Value: "auto", Usage: "native: inpaint a large hole at half size first and refine it here (auto: when the hole's largest distance to a known pixel is above --coarse-reach; on; off)"},
-		&cli.Float64Flag{Name: "coarse-reach", Value: 0, Usage: "the distance in pixels the model carries context (0: a quarter of its training size)"},
+		&cli.Float64Flag{Name: "coarse-reach", Value: 0, Usage: "the distance in pixels the model carries context (0: its training size; guided starts grow their levels over a quarter of it)"},
 		&cli.StringFlag{Name: "crop", Value: "auto", Usage: fmt.Sprintf("inpaint each hole in its own region (its bounding box grown by --crop-margin; IOPaint's crop): auto (images whose longer side is above %d, when the regions cover at most %g of the image), on, off", infer.CropTrigger, infer.CropMaxCover)},
 		&cli.IntFlag{Name: "crop-margin", Value: infer.DefaultCropMargin, Usage: "context in pixels kept around each hole when cropping"},
 		&cli.Float64Flag{Name: "refine-strength", Value: 0, Usage: fmt.Sprintf("coarse-to-fine: the level at which a finer level regenerates the coarser result, in (0, 1] (0: %g)", infer.DefaultRefineStrength)},
