@@ -339,6 +339,8 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	for _, f := range []string{"config", "model-flags", "preset"} {
 		if c.IsSet(f) {
 			spec, err := modelSpec(c, "base")
+			// the parameterization is --prediction's (checked above), not the config file's
+			spec.Model.Prediction = cfg.Model.Prediction
 			if err == nil && !spec.Model.Equal(cfg.Model) {
 				conflicts = append(conflicts, fmt.Sprintf("--%s gives %s (the checkpoint has %s)", f, spec.Model.Short(), cfg.Model.Short()))
 			}

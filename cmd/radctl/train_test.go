@@ -146,3 +146,33 @@ func TestTrainCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainPrediction: rad-full with --prediction v saves the
+// parameterization in its exports; a resume with the same flags
+// (--model-flags and --prediction again) continues, and one with another
+// --prediction is refused; rad-lora cannot change its base's.
+func TestTrainPrediction(t *testing.T) {
+	data := trainData(t, 4)
+	out := filepath.Join(t.TempDir(), "v")
+	args := []string{"train", "--objective", "rad-full", "--model-flags", tinyTrainFlags, "--prediction", "v", "--out", out,
+		"--data", data, "--batch-size", "2", "--workers", "1", "--sample-every", "0", "--save-every", "2"}
+	if o, err := run(t, append(args, "--steps", "2")...); err != nil {
+		t.Fatalf("%v\n%s", err, o)
+	}
+	o, err := run(t, "inspect", "--model", filepath.Join(out, "model-00000002.safetensors"))
+	if err != nil || !strings.Contains(o, "predicts v") {
+		t.Fatalf("inspect: %v\n%s", err, o)
+	}
+	if o, err := run(t, append(args, "--steps", "3", "--resume", "latest")...); err != nil {
+		t.Fatalf("resume with the same flags: %v\n%s", err, o)
+	}
+	bad := append(append([]string{}, args...), "--steps", "4", "--resume", "latest")
+	bad[6] = "x0" // --prediction x0
+	if _, err := run(t, bad...); err == nil || !strings.Contains(err.Error(), "--prediction x0") {
+		t.Fatalf("resume with --prediction x0: %v", err)
+	}
+	if _, err := run(t, "train", "--objective", "rad-lora", "--base", filepath.Join(out, "model-00000002.safetensors"),
+		"--prediction", "eps", "--data", data, "--out", filepath.Join(t.TempDir(), "l")); err == nil || !strings.Contains(err.Error(), "keeps its base's") {
+		t.Fatalf("rad-lora --prediction eps on a v base: %v", err)
+	}
+}
