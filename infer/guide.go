@@ -75,11 +75,11 @@ const DefaultRefineStrength = 0.35
 func harmonicFill(x []float32, known []bool, c, w, h int) []float32 {
 	out := make([]float32, len(x))
 	copy(out, x)
-	any := false
+	hasKnown := false
 	for _, k := range known {
-		any = any || k
+		hasKnown = hasKnown || k
 	}
-	if !any {
+	if !hasKnown {
 		for i, k := range known {
 			if !k {
 				for ch := 0; ch < c; ch++ {

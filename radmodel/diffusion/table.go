@@ -79,6 +79,14 @@ func NewLevelTableOf(s *torch.Scope, sc *Schedule, dev torch.Device, values []fl
 	return &LevelTable{vals: s.Adopt(table), Values: append([]float32(nil), values...)}, nil
 }
 
+// At returns the levels and posterior of step k for the pixels of hole
+// (bool [B,1,H,W]); every sample of the batch is at step k.
+func (t *LevelTable) At(s *torch.Scope, k, b int, hole *torch.Tensor) (*Levels, *Posterior) {
+	return t.at(s, k, b, func(v *torch.Tensor) *torch.Tensor {
+		return s.Where(hole, s.Select(v, 0, 1), s.Select(v, 0, 0))
+	})
+}
+
 // Bbar is the noise level of every column at every step, [N, L], on the
 // table's device (for the timestep map of each column).
 func (t *LevelTable) Bbar(s *torch.Scope) *torch.Tensor {
@@ -88,37 +96,17 @@ func (t *LevelTable) Bbar(s *torch.Scope) *torch.Tensor {
 // AtIndex is At for a table of any columns: idx (int64 [B,1,H,W]) is each
 // pixel's column.
 func (t *LevelTable) AtIndex(s *torch.Scope, k, b int, idx *torch.Tensor) (*Levels, *Posterior) {
-	row := s.Select(t.vals, 0, int64(k)) // [F, L]
 	flat := s.Flatten(idx, 0, -1)
-	field := func(f int) *torch.Tensor {
-		v := s.Select(row, 0, int64(f))
+	return t.at(s, k, b, func(v *torch.Tensor) *torch.Tensor {
 		return s.Reshape(s.IndexSelect(v, 0, flat), idx.Shape()...)
-	}
-	steps := Uniform(k, b)
-	lv := &Levels{
-		Steps: steps, K: steps, Phase: Uniform(1, b),
-		LogA: field(fLogA), LogAPrev: field(fLogAPrev),
-		Bbar: field(fBbar), BbarPrev: field(fBbarPrev),
-		Alpha: field(fAlpha), Beta: field(fBeta),
-		Frozen: s.GtScalar(field(fFrozen), 0.5),
-		First:  s.GtScalar(s.Select(s.Select(row, 0, fFirst), 0, 0), 0.5),
-	}
-	post := &Posterior{
-		Coef1: field(fCoef1), Coef2: field(fCoef2),
-		Variance: field(fVar), VarianceClipped: field(fVarClipped),
-		LogVarianceClipped: field(fLogVarClipped),
-	}
-	return lv, post
+	})
 }
 
-// At returns the levels and posterior of step k for the pixels of hole
-// (bool [B,1,H,W]); every sample of the batch is at step k.
-func (t *LevelTable) At(s *torch.Scope, k, b int, hole *torch.Tensor) (*Levels, *Posterior) {
-	row := s.Select(t.vals, 0, int64(k)) // [F, 2]
-	field := func(f int) *torch.Tensor {
-		v := s.Select(row, 0, int64(f))
-		return s.Where(hole, s.Select(v, 0, 1), s.Select(v, 0, 0))
-	}
+// at places step k's row per pixel with place (a field's [L] values to
+// the pixels' map).
+func (t *LevelTable) at(s *torch.Scope, k, b int, place func(v *torch.Tensor) *torch.Tensor) (*Levels, *Posterior) {
+	row := s.Select(t.vals, 0, int64(k)) // [F, L]
+	field := func(f int) *torch.Tensor { return place(s.Select(row, 0, int64(f))) }
 	steps := Uniform(k, b)
 	lv := &Levels{
 		Steps: steps, K: steps, Phase: Uniform(1, b),
