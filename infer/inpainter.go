@@ -603,3 +603,42 @@ func (d countingDenoiser) Predict(s *torch.Scope, x *torch.Tensor, t Timesteps, 
 
 // Prediction implements Parameterized: the wrapped model's.
 func (d countingDenoiser) Prediction() diffusion.Param { return PredictionOf(d.Denoiser) }
+
+// SampleBytes is an upper estimate of the memory one sample of an w x h
+// image allocates at its peak with options o: the model's inference
+// memory (radmodel.Config.InferenceBytes) at its working size (the
+// model's size, or the image's native size scaled down to MaxSide and
+// padded to the downsampling factor), or at one tile's size where the
+// working size is above MaxTilePixels (tiles run one after another), plus
+// the image buffers of the sample. A crop around the mask or a
+// coarse-to-fine level only makes the input smaller, so they are not
+// counted. An averaged result (o.Average) runs its samples at once: the
+// caller multiplies.
+func (ip *Inpainter) SampleBytes(w, h int, o Options) (int64, error) {
+	if w < 1 || h < 1 {
+		return 0, fmt.Errorf("inpaint: empty image (%dx%d)", w, h)
+	}
+	if o.MaxSide < 0 {
+		return 0, fmt.Errorf("inpaint: max side %d must be >= 0 (0: no limit)", o.MaxSide)
+	}
+	res, err := ip.Resolution(o.Resolution)
+	if err != nil {
+		return 0, err
+	}
+	cfg := ip.model.Config()
+	pw, ph := cfg.ImageSize, cfg.ImageSize
+	if res == ResolutionNative {
+		ww, wh := workSize(w, h, o.MaxSide)
+		f := DownsamplingFactor(cfg)
+		pw, ph = (ww+f-1)/f*f, (wh+f-1)/f*f
+	}
+	th, tw := ph, pw
+	if d, tiles := ip.denoiser(ph, pw, o); tiles > 1 {
+		td := d.(TiledDenoiser)
+		th, tw = td.TileH, td.TileW
+	}
+	// the image and mask at full and working size (RGBA and float32 CHW),
+	// the sample's state and its running sums
+	buffers := int64(w)*int64(h)*(4+4+4) + int64(pw)*int64(ph)*int64(cfg.InChannels+1)*4*6
+	return cfg.InferenceBytes(th, tw) + buffers, nil
+}

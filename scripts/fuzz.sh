@@ -17,9 +17,10 @@ declare -A pkg=(
   [FuzzDecodeImage]=./infer [FuzzReadNetpbm]=./infer
   [FuzzParseFlags]=./radmodel [FuzzConfigJSON]=./radmodel
   [FuzzSpaceTimesteps]=./radmodel/diffusion
+  [FuzzParseRequest]=./serve
 )
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(FuzzLoadSafetensors FuzzLoadPT FuzzDetectReaderAt FuzzDecodeImage FuzzReadNetpbm FuzzParseFlags FuzzConfigJSON FuzzSpaceTimesteps)
+[ ${#targets[@]} -eq 0 ] && targets=(FuzzLoadSafetensors FuzzLoadPT FuzzDetectReaderAt FuzzDecodeImage FuzzReadNetpbm FuzzParseFlags FuzzConfigJSON FuzzSpaceTimesteps FuzzParseRequest)
 mkdir -p out/fuzz
 status=0
 for t in "${targets[@]}"; do

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/jpeg" // decoders of the accepted formats
 	_ "image/png"
@@ -365,7 +366,20 @@ func (s *Server) request(p *params) (*request, *apiError) {
 	if ib.Dx() != mb.Dx() || ib.Dy() != mb.Dy() {
 		return nil, errorf(http.StatusBadRequest, "mask: %dx%d, but the image is %dx%d (they must be the same size)", mb.Dx(), mb.Dy(), ib.Dx(), ib.Dy())
 	}
-	return &request{img: img, mask: mask, o: o, n: n}, nil
+	req := &request{img: img, mask: mask, o: o, n: n}
+	if s.cfg.MaxMemory > 0 {
+		per, err := s.cfg.SampleBytes(ib.Dx(), ib.Dy(), o)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, "%v", err)
+		}
+		// an averaged result runs its samples at once
+		if k := int64(max(1, o.Average)); per > s.cfg.MaxMemory/k {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "a result of %d sample(s) at %dx%d needs about %d MiB, above the service's memory budget of %d MiB: send a smaller image or fewer averaged samples",
+				k, ib.Dx(), ib.Dy(), (per*k)>>20, s.cfg.MaxMemory>>20)
+		}
+		req.bytes = per
+	}
+	return req, nil
 }
 
 // decode reads a PNG, JPEG or Netpbm image within the pixel limit (checked
@@ -387,6 +401,11 @@ func (s *Server) decode(name string, data []byte) (image.Image, *apiError) {
 	case err != nil:
 		return nil, errorf(http.StatusBadRequest, "%s: unreadable header: %v", name, err)
 	}
+	switch format {
+	case "png", "jpeg", "ppm", "pgm":
+	default: // registered by some import, but not served
+		return nil, errorf(http.StatusBadRequest, "%s: a %s image; send a PNG, JPEG or Netpbm (PPM/PGM) image", name, strings.ToUpper(format))
+	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%s: broken %s: %v", name, strings.ToUpper(format), err)
@@ -395,9 +414,40 @@ func (s *Server) decode(name string, data []byte) (image.Image, *apiError) {
 }
 
 // parseAndAdmit reads a request's inputs and takes its samples into the
-// queue; on failure it has answered the error and returns nil.
+// queue; on failure it has answered the error and returns nil. What can
+// be refused without the body is refused before it is read (a full
+// queue, a body above the limit, no upload slot within UploadWait); the
+// connection is then closed rather than drained.
 func (s *Server) parseAndAdmit(w http.ResponseWriter, r *http.Request) (*request, func()) {
+	early := func(e *apiError) (*request, func()) {
+		w.Header().Set("Connection", "close")
+		writeError(w, e)
+		return nil, nil
+	}
+	s.mu.Lock()
+	e := s.full(1)
+	s.mu.Unlock()
+	if e != nil {
+		return early(e)
+	}
+	if r.ContentLength > s.cfg.MaxUploadBytes {
+		return early(errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes, above the limit of %d bytes", r.ContentLength, s.cfg.MaxUploadBytes))
+	}
+	// at most MaxUploads bodies are read and decoded at once
+	t := time.NewTimer(s.cfg.UploadWait)
+	select {
+	case s.uploads <- struct{}{}:
+		t.Stop()
+	case <-t.C:
+		s.m.uploadsRefused.Inc()
+		return early(&apiError{status: http.StatusServiceUnavailable, retryAfter: 2,
+			msg: fmt.Sprintf("%d uploads are being read: retry in a moment", s.cfg.MaxUploads)})
+	case <-r.Context().Done():
+		t.Stop()
+		return nil, nil
+	}
 	req, e := s.parse(w, r)
+	<-s.uploads
 	if e != nil {
 		writeError(w, e)
 		return nil, nil
@@ -429,14 +479,16 @@ func (s *Server) handleInpaint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.sampleError(err))
 		return
 	}
-	writeResults(w, res)
+	s.writeResults(w, res)
 }
 
 // writeResults answers one PNG, or a JSON list of several, with the stats
 // in headers: X-Model-Calls (each sample counts its batch's calls),
 // X-Seconds (the longest sample), X-Steps, X-Batch-Size (the largest),
 // X-Seed (the first).
-func writeResults(w http.ResponseWriter, res []result) {
+func (s *Server) writeResults(w http.ResponseWriter, res []result) {
+	// a client that stops reading is cut off after WriteTimeout
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	var calls int64
 	var secs float64
 	batch := 0
@@ -474,9 +526,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	pending := s.pending
 	s.mu.Unlock()
+	running, runningBytes := s.slots.running()
 	v := map[string]any{"status": "ok", "model": map[string]any{"image_size": cfg.ImageSize, "in_channels": cfg.InChannels,
 		"device": s.ip.Device().String(), "base_steps": s.ip.BaseSteps()},
-		"max_batch": s.cfg.MaxBatch, "pending": pending, "running": s.slots.running()}
+		"max_batch": s.cfg.MaxBatch, "pending": pending, "running": running}
+	if s.cfg.MaxMemory > 0 {
+		v["memory_budget"], v["memory_running"] = s.cfg.MaxMemory, runningBytes
+	}
 	status := http.StatusOK
 	if s.draining.Load() {
 		v["status"], status = "draining", http.StatusServiceUnavailable

@@ -5,9 +5,18 @@
 // A Server wraps an infer.Inpainter. Requests with the same working size
 // and settings that wait at the same time are sampled as one batch (the
 // Inpainter's Config.MaxBatch); the rest wait for their own batch. At most
-// Config.Workers x MaxBatch samples run at once and Config.QueueSize more
-// wait; beyond that a request is answered 429 with Retry-After. Uploads
-// are bounded in bytes and pixels (413). A request whose client goes away,
+// Config.Workers x MaxBatch samples run at once (n x average per
+// request), and with Config.MaxMemory only as many as their memory
+// estimates fit; Config.QueueSize more wait; beyond that a request is
+// answered 429 with Retry-After, and one that could never fit 413. At most
+// Config.MaxUploads bodies are read and decoded at once (503 after
+// UploadWait, before the body is read); uploads are bounded in bytes and
+// pixels (413); only PNG, JPEG and Netpbm are decoded. An allocation
+// failure while sampling is 503 and the service goes on. Access control
+// (Config.Token, AllowedHosts, CheckOrigin: a bearer token or the page's
+// cookie, a Host allow-list against DNS rebinding, and an Origin check on
+// state-changing requests) is off at its zero values; radctl serve turns
+// it on. A request whose client goes away,
 // or whose job is deleted, stops its sampling within one step (a call in a
 // batch with others leaves the batch, which goes on for them). Every
 // request has a timeout (504). Drain refuses new work (503) while the

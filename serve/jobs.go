@@ -37,6 +37,7 @@ type job struct {
 	preview  string // data: URL of the latest preview PNG
 	previews int    // previews so far
 	finished time.Time
+	bytes    int64         // the results' bytes, counted in the store's
 	changed  chan struct{} // closed (and replaced) at every change
 }
 
@@ -96,7 +97,7 @@ func (s *Server) handleJobCreate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.Timeout)
 	j := &job{id: newID(), n: req.n, created: time.Now(), cancel: cancel, state: stateQueued, changed: make(chan struct{})}
 	s.jobsMu.Lock()
-	if len(s.jobs) >= s.cfg.MaxJobs && !s.evictOldest() {
+	if len(s.jobs) >= s.cfg.MaxJobs && !s.evictOldest(nil) {
 		s.jobsMu.Unlock()
 		cancel()
 		release()
@@ -138,8 +139,21 @@ func (s *Server) handleJobCreate(w http.ResponseWriter, r *http.Request) {
 				j.state, j.err = stateCancelled, errorf(http.StatusGone, "the job was cancelled")
 			}
 		default:
-			j.state, j.results = stateDone, res
+			var n int64
+			for _, r := range res {
+				n += int64(len(r.PNG))
+			}
+			if n > s.cfg.MaxJobBytes {
+				j.state, j.err = stateError, errorf(http.StatusRequestEntityTooLarge,
+					"the result is %d bytes, above the job store's limit of %d bytes: use POST /v1/inpaint, or fewer results per job", n, s.cfg.MaxJobBytes)
+				break
+			}
+			j.state, j.results, j.bytes = stateDone, res, n
 			j.step = j.total
+			s.jobBytes += n
+			// the oldest finished jobs make room
+			for s.jobBytes > s.cfg.MaxJobBytes && s.evictOldest(j) {
+			}
 		}
 		j.notify()
 	}()
@@ -147,19 +161,26 @@ func (s *Server) handleJobCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, v)
 }
 
-// evictOldest forgets the finished job that finished first; the caller
-// holds jobsMu.
-func (s *Server) evictOldest() bool {
+// evictOldest forgets the finished job that finished first, other than
+// keep; the caller holds jobsMu.
+func (s *Server) evictOldest(keep *job) bool {
 	var old *job
 	for _, j := range s.jobs {
-		if j.final() && (old == nil || j.finished.Before(old.finished)) {
+		if j != keep && j.final() && (old == nil || j.finished.Before(old.finished)) {
 			old = j
 		}
 	}
 	if old != nil {
-		delete(s.jobs, old.id)
+		s.forget(old)
 	}
 	return old != nil
+}
+
+// forget removes a job from the store; the caller holds jobsMu.
+func (s *Server) forget(j *job) {
+	delete(s.jobs, j.id)
+	s.jobBytes -= j.bytes
+	j.bytes = 0
 }
 
 // janitor forgets finished jobs after the TTL.
@@ -173,9 +194,9 @@ func (s *Server) janitor() {
 			return
 		case now := <-t.C:
 			s.jobsMu.Lock()
-			for id, j := range s.jobs {
+			for _, j := range s.jobs {
 				if j.final() && now.Sub(j.finished) > s.cfg.JobTTL {
-					delete(s.jobs, id)
+					s.forget(j)
 				}
 			}
 			s.jobsMu.Unlock()
@@ -206,7 +227,7 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 	defer s.jobsMu.Unlock()
 	if r.Method == http.MethodDelete {
 		if j.final() {
-			delete(s.jobs, j.id)
+			s.forget(j)
 		} else {
 			j.state, j.err, j.finished = stateCancelled, errorf(http.StatusGone, "the job was cancelled"), time.Now()
 			j.cancel()
@@ -243,7 +264,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		}
 		res = res[i : i+1]
 	}
-	writeResults(w, res)
+	s.writeResults(w, res)
 }
 
 // handleEvents: GET /v1/jobs/{id}/events is a Server-Sent Events stream:
@@ -268,13 +289,21 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// every event must reach the client within WriteTimeout: a reader
+	// that stops reading is cut off (the job goes on)
+	rc := http.NewResponseController(w)
+	flush := func() {
+		rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		fl.Flush()
+	}
 	send := func(event string, v any) {
 		b, _ := json.Marshal(v)
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-		fl.Flush()
+		flush()
 	}
+	rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	fmt.Fprint(w, "retry: 2000\n\n")
-	fl.Flush()
+	flush()
 	ping := time.NewTicker(15 * time.Second)
 	defer ping.Stop()
 	last, lastPreview := -1, 0
@@ -307,8 +336,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-changed:
 		case <-ping.C:
+			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			fmt.Fprint(w, ": ping\n\n")
-			fl.Flush()
+			flush()
 		case <-r.Context().Done():
 			return
 		}

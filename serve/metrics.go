@@ -18,6 +18,9 @@ type metrics struct {
 	running  prometheus.Gauge         // samples being sampled
 	batch    prometheus.Histogram     // per sample: the size of its batch
 	samples  *prometheus.CounterVec   // by outcome
+
+	uploadsRefused prometheus.Counter     // requests refused for want of an upload slot
+	denied         *prometheus.CounterVec // by reason: token, host, origin
 }
 
 func newRegistry() *prometheus.Registry {
@@ -41,9 +44,26 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 			Help:    "For every sample that called the model, the number of samples in its batch.",
 			Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64}}),
 		samples: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rad_samples_total",
-			Help: "Samples by outcome: ok, error, cancelled, timeout."}, []string{"outcome"}),
+			Help: "Samples by outcome: ok, error, cancelled, timeout, oom."}, []string{"outcome"}),
+		uploadsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "rad_uploads_refused_total",
+			Help: "Requests answered 503 before their body was read: every upload slot stayed taken for the upload wait."}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rad_requests_denied_total",
+			Help: "Requests refused by access control, by reason: token (401), host (403), origin (403)."}, []string{"reason"}),
 	}
-	cs := []prometheus.Collector{m.requests, m.latency, m.queue, m.running, m.batch, m.samples,
+	cs := []prometheus.Collector{m.requests, m.latency, m.queue, m.running, m.batch, m.samples, m.uploadsRefused, m.denied,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rad_memory_running_bytes",
+			Help: "Estimated memory of the samples running (against the memory budget, rad_memory_budget_bytes)."},
+			func() float64 { _, b := s.slots.running(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rad_memory_budget_bytes",
+			Help: "The memory budget of the samples running at once (0: none)."},
+			func() float64 { return float64(s.cfg.MaxMemory) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rad_job_bytes",
+			Help: "Bytes of the results the job store keeps."},
+			func() float64 {
+				s.jobsMu.Lock()
+				defer s.jobsMu.Unlock()
+				return float64(s.jobBytes)
+			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rad_model_calls_total",
 			Help: "Model calls (batched forwards through the UNet) since the start."},
 			func() float64 { return float64(s.ip.ModelCalls()) }),

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/radinpaint/rad/infer"
+	"github.com/radinpaint/rad/torch"
 )
 
 // Config of a Server. Zero values take the defaults named.
@@ -44,9 +45,43 @@ type Config struct {
 	// Timeout bounds one request or job (default 10 minutes; 504).
 	Timeout time.Duration
 	// JobTTL is how long a finished job's result is kept (default 10
-	// minutes); MaxJobs bounds the jobs kept at once (default 256).
-	JobTTL  time.Duration
-	MaxJobs int
+	// minutes); MaxJobs bounds the jobs kept at once (default 256) and
+	// MaxJobBytes the bytes of their results (default 256 MiB): the
+	// oldest finished jobs are forgotten first, and a job whose result
+	// alone is larger ends with 413.
+	JobTTL      time.Duration
+	MaxJobs     int
+	MaxJobBytes int64
+	// MaxMemory is the memory budget of the samples running at once, in
+	// bytes (0: none): a sample holds its estimate (SampleBytes) while it
+	// runs, a sample that does not fit the rest of the budget waits, and a
+	// request that could never fit gets 413.
+	MaxMemory int64
+	// SampleBytes estimates one sample's memory (nil: the Inpainter's
+	// SampleBytes, an upper estimate from the model's config).
+	SampleBytes func(w, h int, o infer.Options) (int64, error)
+	// MaxUploads bounds the request bodies read and decoded at once
+	// (default 4): the bytes of uploads in flight are at most MaxUploads x
+	// MaxUploadBytes plus their decoded pixels. A request that finds them
+	// all taken waits for at most UploadWait (default 10 s), then gets 503
+	// with Retry-After before its body is read.
+	MaxUploads int
+	UploadWait time.Duration
+	// WriteTimeout bounds the writing of one answer or one event to a
+	// client (default 2 minutes): a client that stops reading is cut off.
+	WriteTimeout time.Duration
+	// Access control (zero values: off, for library users and tests;
+	// radctl serve turns them on). Token, when set, is required on every
+	// request: "Authorization: Bearer <token>" or the cookie the page
+	// gets by opening /?token=<token> (401 otherwise). AllowedHosts, when
+	// not nil, lists the host names (no port) a request's Host may name
+	// (403 otherwise: DNS rebinding); "*" allows any. CheckOrigin refuses
+	// (403) a request that changes state (not GET or HEAD) from another
+	// origin than the service's own (CSRF): an Origin header naming
+	// another host, or Sec-Fetch-Site cross-site.
+	Token        string
+	AllowedHosts []string
+	CheckOrigin  bool
 	// Defaults are the options of a request that sets none: Steps (100),
 	// Sampler (rad), and the working size (Resolution, MaxSide,
 	// MaxTilePixels), which requests cannot change.
@@ -68,7 +103,10 @@ type Server struct {
 	reg     *prometheus.Registry
 	m       *metrics
 
-	slots    *slotPool // a slot per running sample
+	slots    *slotPool     // a slot per running sample, and its memory
+	uploads  chan struct{} // a token per body being read and decoded
+	fault    func() error  // tests: an error sample returns before sampling
+	jobBytes int64         // bytes of the kept jobs' results (jobsMu)
 	mu       sync.Mutex
 	pending  int // samples admitted: running or waiting
 	draining atomic.Bool
@@ -103,6 +141,22 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.MaxPixels, 4<<20)
 	def(&cfg.MaxN, 8)
 	def(&cfg.MaxJobs, 256)
+	def(&cfg.MaxUploads, 4)
+	if cfg.MaxJobBytes <= 0 {
+		cfg.MaxJobBytes = 256 << 20
+	}
+	if cfg.UploadWait <= 0 {
+		cfg.UploadWait = 10 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 2 * time.Minute
+	}
+	if cfg.MaxMemory < 0 {
+		cfg.MaxMemory = 0
+	}
+	if cfg.SampleBytes == nil {
+		cfg.SampleBytes = cfg.Inpainter.SampleBytes
+	}
 	def(&cfg.Defaults.Steps, 100)
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 32 << 20
@@ -126,8 +180,8 @@ func New(cfg Config) (*Server, error) {
 	if reg == nil {
 		reg = newRegistry()
 	}
-	s := &Server{cfg: cfg, ip: cfg.Inpainter, reg: reg, slots: newSlotPool(cfg.Workers * cfg.MaxBatch),
-		jobs: map[string]*job{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, ip: cfg.Inpainter, reg: reg, slots: newSlotPool(cfg.Workers*cfg.MaxBatch, cfg.MaxMemory),
+		uploads: make(chan struct{}, cfg.MaxUploads), jobs: map[string]*job{}, stop: make(chan struct{})}
 	s.avgSecs.Store(math.Float64bits(1))
 	s.base, s.cancel = context.WithCancel(context.Background())
 	m, err := newMetrics(reg, s)
@@ -135,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
-	s.handler = s.routes()
+	s.handler = s.guard(s.routes())
 	go s.janitor()
 	return s, nil
 }
@@ -173,7 +227,7 @@ func (s *Server) Close() {
 // is cancelled. It closes s.
 func (s *Server) Run(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: s.cfg.Log}
+		MaxHeaderBytes: 64 << 10, ErrorLog: s.cfg.Log}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -216,16 +270,8 @@ func errorf(status int, format string, a ...any) *apiError {
 func (s *Server) admit(n int) (release func(), err *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining.Load() {
-		return nil, &apiError{status: http.StatusServiceUnavailable, msg: "the server is shutting down", retryAfter: 5}
-	}
-	running := s.slots.size
-	if s.pending+n > running+s.cfg.QueueSize {
-		waiting := s.pending + n - running
-		secs := math.Float64frombits(s.avgSecs.Load()) * math.Ceil(float64(waiting)/float64(running))
-		ra := int(math.Min(math.Max(math.Ceil(secs), 1), 300))
-		return nil, &apiError{status: http.StatusTooManyRequests, retryAfter: ra,
-			msg: fmt.Sprintf("the queue is full (%d samples running or waiting, at most %d): retry after %d s", s.pending, running+s.cfg.QueueSize, ra)}
+	if e := s.full(n); e != nil {
+		return nil, e
 	}
 	s.pending += n
 	s.work.Add(1)
@@ -240,11 +286,34 @@ func (s *Server) admit(n int) (release func(), err *apiError) {
 	}, nil
 }
 
+// full says why n more samples cannot be admitted now, or nil (s.mu
+// held).
+func (s *Server) full(n int) *apiError {
+	if s.draining.Load() {
+		return &apiError{status: http.StatusServiceUnavailable, msg: "the server is shutting down", retryAfter: 5}
+	}
+	running := s.slots.size
+	if s.pending+n > running+s.cfg.QueueSize {
+		ra := s.retryAfter(s.pending + n - running)
+		return &apiError{status: http.StatusTooManyRequests, retryAfter: ra,
+			msg: fmt.Sprintf("the queue is full (%d samples running or waiting, at most %d): retry after %d s", s.pending, running+s.cfg.QueueSize, ra)}
+	}
+	return nil
+}
+
+// retryAfter is the seconds until about waiting samples have run: the
+// recent seconds per sample (tiles and all) times the rounds they need.
+func (s *Server) retryAfter(waiting int) int {
+	secs := math.Float64frombits(s.avgSecs.Load()) * math.Ceil(float64(max(waiting, 1))/float64(s.slots.size))
+	return int(math.Min(math.Max(math.Ceil(secs), 1), 300))
+}
+
 // request is one parsed inpainting request.
 type request struct {
 	img, mask image.Image
 	o         infer.Options
 	n         int
+	bytes     int64 // one sample's estimated memory
 }
 
 // result is one sample's answer.
@@ -305,7 +374,7 @@ func (s *Server) run(ctx context.Context, req *request, progress func(i, total i
 					cancel()
 				}
 			}()
-			img, st, err := s.sample(ctx, req.img, req.mask, o)
+			img, st, err := s.sample(ctx, req.img, req.mask, o, req.bytes)
 			if err != nil {
 				errs[k] = err
 				return
@@ -333,21 +402,33 @@ func (s *Server) run(ctx context.Context, req *request, progress func(i, total i
 }
 
 // sample runs one Inpaint call once a slot is free.
-func (s *Server) sample(ctx context.Context, img, mask image.Image, o infer.Options) (*image.RGBA, *infer.Stats, error) {
-	// an averaged result runs its samples at once: it holds a slot each
+func (s *Server) sample(ctx context.Context, img, mask image.Image, o infer.Options, bytes int64) (*image.RGBA, *infer.Stats, error) {
+	// an averaged result runs its samples at once: it holds a slot and
+	// the memory of each
 	need := min(max(1, o.Average), s.slots.size)
+	bytes *= int64(max(1, o.Average))
 	s.m.queue.Inc()
-	if err := s.slots.acquire(ctx, need); err != nil {
+	if err := s.slots.acquire(ctx, need, bytes); err != nil {
 		s.m.queue.Dec()
 		s.m.samples.WithLabelValues(outcome(err)).Inc()
 		return nil, nil, err
 	}
 	s.m.queue.Dec()
-	defer s.slots.release(need)
+	defer s.slots.release(need, bytes)
 	s.m.running.Inc()
 	defer s.m.running.Dec()
 	start := time.Now()
-	out, st, err := s.ip.Inpaint(ctx, img, mask, o)
+	var (
+		out *image.RGBA
+		st  *infer.Stats
+		err error
+	)
+	if s.fault != nil {
+		err = s.fault()
+	}
+	if err == nil {
+		out, st, err = s.ip.Inpaint(ctx, img, mask, o)
+	}
 	s.m.samples.WithLabelValues(outcome(err)).Inc()
 	if err != nil {
 		return nil, nil, err
@@ -369,6 +450,8 @@ func outcome(err error) string {
 		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, torch.ErrOutOfMemory):
+		return "oom"
 	}
 	return "error"
 }
@@ -383,6 +466,11 @@ func (s *Server) sampleError(err error) *apiError {
 		return errorf(http.StatusGatewayTimeout, "inpainting took longer than the timeout (%v)", s.cfg.Timeout)
 	case errors.Is(err, context.Canceled):
 		return errorf(499, "cancelled")
+	case errors.Is(err, torch.ErrOutOfMemory):
+		// the process is fine: the allocation failed and was freed
+		s.cfg.Log.Printf("serve: inpaint: out of memory: %v", err)
+		return &apiError{status: http.StatusServiceUnavailable, retryAfter: 30,
+			msg: "out of memory while inpainting: retry later, or send a smaller image (lower the service's --max-memory if this repeats)"}
 	}
 	s.cfg.Log.Printf("serve: inpaint: %v", err)
 	return errorf(http.StatusInternalServerError, "inpainting failed: %v", err)
