@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/radinpaint/rad/infer"
 	"github.com/radinpaint/rad/radmodel/masks"
 	"github.com/radinpaint/rad/torch"
 )
@@ -38,8 +39,10 @@ func partsKeyBase(cfg *RunConfig, sm *sampler) (string, error) {
 			return "", fmt.Errorf("eval: run: %w", err)
 		}
 	}
-	return fmt.Sprintf("model %s on %s; method %s steps %d eta %v scalar %v jump %d x %d; chain %d %s offset %v; seed %d mask seed %d",
-		fp, devType(sm), cfg.Method, cfg.Steps, cfg.Eta, cfg.ScalarEmbedding, cfg.JumpLength, cfg.JumpNSample,
+	// the sampling code's version: batches sampled by older code are
+	// sampled again
+	return fmt.Sprintf("sampler code %d; model %s on %s; method %s steps %d eta %v scalar %v jump %d x %d; chain %d %s offset %v; seed %d mask seed %d",
+		infer.SamplerVersion, fp, devType(sm), cfg.Method, cfg.Steps, cfg.Eta, cfg.ScalarEmbedding, cfg.JumpLength, cfg.JumpNSample,
 		cfg.DiffusionSteps, cfg.NoiseSchedule, cfg.TimestepOffset, cfg.Seed, cfg.MaskSeed), nil
 }
 

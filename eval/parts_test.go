@@ -1,9 +1,13 @@
 package eval
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/radinpaint/rad/infer"
 	"github.com/radinpaint/rad/radmodel/masks"
+	"github.com/radinpaint/rad/torch"
 )
 
 // TestPartKeyStable pins a batch key to its value when resumable
@@ -25,5 +29,19 @@ func TestPartKeyStable(t *testing.T) {
 	m[1] = 0.5
 	if partKeyOf("model abc on cpu; method rad", masks.Box, 100, 2, x0, m, labels) == got {
 		t.Fatal("a mask value does not change the key")
+	}
+}
+
+// TestPartKeyHasSamplerVersion: the key of every kept batch names the
+// sampling code's version (infer.SamplerVersion, which TestSamplerVersion
+// forces to change with the code), so a resumed evaluation resamples
+// the batches older code made.
+func TestPartKeyHasSamplerVersion(t *testing.T) {
+	base, err := partsKeyBase(&RunConfig{Method: "rad", Steps: 100}, &sampler{dev: torch.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(base, fmt.Sprintf("sampler code %d;", infer.SamplerVersion)) {
+		t.Fatalf("key base %q does not name the sampler code's version", base)
 	}
 }

@@ -671,7 +671,8 @@ func (kr *kindResult) row(cfg *RunConfig, k int, subset bool, realF, fakeF Featu
 	if size == 0 {
 		size = KIDSubsetSizeFor(k)
 	}
-	kid, err := KID(a, b, KIDOptions{Subsets: cfg.KIDSubsets, SubsetSize: size, Seed: cfg.KIDSeed})
+	// fill i was made from original i: the paired estimator (unbiased here)
+	kid, err := KID(a, b, KIDOptions{Subsets: cfg.KIDSubsets, SubsetSize: size, Seed: cfg.KIDSeed, Paired: true})
 	if err != nil {
 		return r, err
 	}

@@ -1,0 +1,89 @@
+package infer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"go/scanner"
+	"go/token"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// samplerSources are the files whose code SamplerVersion covers, relative
+// to this package.
+var samplerSources = []string{"sampler.go", "repaint.go", "model.go", "unet.go", "../radmodel/diffusion/*.go"}
+
+// samplerCode is SamplerVersion's code hash: the code of every version.
+// Comments and formatting do not count.
+var samplerCode = map[int]string{
+	1: "59631828d193c605",
+}
+
+// codeHash hashes the Go tokens (no comments, no spacing) of the
+// non-test files matching the patterns.
+func codeHash(t *testing.T, patterns []string) string {
+	var files []string
+	for _, p := range patterns {
+		m, err := filepath.Glob(p)
+		if err != nil || len(m) == 0 {
+			t.Fatalf("%s: no files (%v)", p, err)
+		}
+		for _, f := range m {
+			if filepath.Ext(f) == ".go" && !(len(f) > 8 && f[len(f)-8:] == "_test.go") {
+				files = append(files, f)
+			}
+		}
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "file %s\n", filepath.Base(f))
+		fs := token.NewFileSet()
+		var s scanner.Scanner
+		s.Init(fs.AddFile(f, -1, len(src)), src, nil, 0) // mode 0: comments skipped
+		for {
+			_, tok, lit := s.Scan()
+			if tok == token.EOF {
+				break
+			}
+			if tok == token.SEMICOLON {
+				continue // automatic or written: layout, not code
+			}
+			fmt.Fprintf(h, "%d %s\n", tok, lit)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// TestSamplerVersion: the sampling code is the code SamplerVersion was
+// recorded with. When it fails, the code changed: bump SamplerVersion
+// (version.go) and record the new hash here, so that cached samples made
+// by the old code are not reused.
+func TestSamplerVersion(t *testing.T) {
+	got := codeHash(t, samplerSources)
+	want, ok := samplerCode[SamplerVersion]
+	if !ok || got != want {
+		t.Fatalf("the sampling code's hash is %s, SamplerVersion %d was recorded as %q: the code changed; "+
+			"bump SamplerVersion in version.go and add %d: %q to samplerCode", got, SamplerVersion, want, SamplerVersion+1, got)
+	}
+	// comments do not count, code does
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a", "x.go"), filepath.Join(dir, "b", "x.go"), filepath.Join(dir, "c", "x.go")
+	for _, f := range []string{a, b, c} {
+		os.Mkdir(filepath.Dir(f), 0o755)
+	}
+	os.WriteFile(a, []byte("package p\n// one\nfunc f() int { return 1 }\n"), 0o644)
+	os.WriteFile(b, []byte("package p\n\n// two\nfunc f() int {\n\treturn 1\n}\n"), 0o644)
+	os.WriteFile(c, []byte("package p\nfunc f() int { return 2 }\n"), 0o644)
+	ha, hb, hc := codeHash(t, []string{a}), codeHash(t, []string{b}), codeHash(t, []string{c})
+	if ha != hb || ha == hc {
+		t.Fatalf("hashes: comments/format %s vs %s, code %s", ha, hb, hc)
+	}
+}
