@@ -84,10 +84,13 @@ const (
 	// LargeMix is Mixed with LaMa's boxes and object blobs added (the
 	// training masks of the object-removal model).
 	LargeMix Kind = "large-mix"
+	// Full makes the whole image the hole: inpainting becomes
+	// unconditional generation (the FID of a base model's own samples).
+	Full Kind = "full"
 )
 
 // Kinds lists the mask kinds.
-var Kinds = []Kind{Perlin, Box, Extreme, Wide, Thin, Mixed, LargeBox, Object, LargeMix}
+var Kinds = []Kind{Perlin, Box, Extreme, Wide, Thin, Mixed, LargeBox, Object, LargeMix, Full}
 
 // Generate makes mask number index of a seeded sequence of the given kind
 // and size (square). The same (kind, size, seed, index) always gives the
@@ -116,8 +119,14 @@ func Generate(kind Kind, size int, seed uint64, index int) (*Mask, error) {
 		return ObjectMask(size, rng), nil
 	case LargeMix:
 		return LargeMixMask(size, rng), nil
+	case Full:
+		m := New(size, size)
+		for i := range m.Pix {
+			m.Pix[i] = 1
+		}
+		return m, nil
 	}
-	return nil, fmt.Errorf("unknown mask kind %q (want perlin, box, extreme, wide, thin, mixed, large-box, object or large-mix)", kind)
+	return nil, fmt.Errorf("unknown mask kind %q (want perlin, box, extreme, wide, thin, mixed, large-box, object, large-mix or full)", kind)
 }
 
 // GenerateMany makes masks index0..index0+n-1 on `workers` goroutines

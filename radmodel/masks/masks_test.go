@@ -300,3 +300,19 @@ func TestLargeMasks(t *testing.T) {
 		t.Errorf("large-mix: only %d of 200 masks hold 10%% or more", big)
 	}
 }
+
+
+// TestFullMask: the full kind is all hole, at any size and index.
+func TestFullMask(t *testing.T) {
+	for _, size := range []int{8, 32, 33} {
+		m, err := Generate(Full, size, 1, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range m.Pix {
+			if v != 1 {
+				t.Fatalf("size %d: pixel %d is %v", size, i, v)
+			}
+		}
+	}
+}
