@@ -301,7 +301,6 @@ func TestLargeMasks(t *testing.T) {
 	}
 }
 
-
 // TestFullMask: the full kind is all hole, at any size and index.
 func TestFullMask(t *testing.T) {
 	for _, size := range []int{8, 32, 33} {
