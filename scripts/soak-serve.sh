@@ -4,14 +4,16 @@
 # inpaintings (multipart and JSON, 64-160 px crops of the main job's photo,
 # 10 steps, n and average), jobs followed over their event stream and fetched,
 # jobs cancelled midway, clients that disconnect mid-request, bad inputs and
-# wrong tokens. Before the load (after one warm-up request) and after it (once
-# idle), it reads the service's resident memory, goroutines and live tensors
-# from /metrics and prints them side by side with the answers by status.
+# wrong tokens. After WARMUP (60 s) of the same mix, which brings the
+# allocator to its working size, and again once idle after the load, it reads
+# the service's resident memory, goroutines and live tensors from /metrics
+# and prints them side by side (with the memory every minute in between) and
+# the answers by status.
 #   bash scripts/soak-serve.sh            (after scripts/setup.sh)
 #   DURATION=60 bash scripts/soak-serve.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-600} WORKERS=${WORKERS:-3} PORT=${PORT:-18431}
+DURATION=${DURATION:-600} WORKERS=${WORKERS:-3} PORT=${PORT:-18431} WARMUP=${WARMUP:-60}
 [ -x bin/radctl ] || { echo "no bin/radctl: run scripts/setup.sh" >&2; exit 1; }
 [ -f data/cimg/parrot.ppm ] || bash scripts/fetch-data.sh parrot >/dev/null
 work=$(mktemp -d); trap 'kill $srv 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -32,12 +34,8 @@ tok=$(cat "$work/token"); url=http://127.0.0.1:$PORT; auth="Authorization: Beare
 for _ in $(seq 300); do curl -s -o /dev/null -H "$auth" $url/healthz && break; sleep 0.2; done
 metric() { curl -s -H "$auth" $url/metrics | awk -v n="$1" '$1 == n {printf "%.0f", $2}'; }
 snap() { echo "rss_mb=$(( $(metric process_resident_memory_bytes) >> 20 )) goroutines=$(metric go_goroutines) live_tensors=$(metric rad_live_tensors)"; }
-curl -s -o /dev/null -H "$auth" -F image=@"$work/img64.png" -F mask=@"$work/mask64.png" $url/v1/inpaint
-curl -s -o /dev/null -H "$auth" -F image=@"$work/img160.png" -F mask=@"$work/mask160.png" $url/v1/inpaint
-sleep 1; start=$(snap); echo "start: $start"
-end=$(( $(date +%s) + DURATION ))
-client() { # one client's loop; prints one status code per request
-  local i=$1 k=0
+client() { # one client's loop until $2 (epoch seconds); prints one status code per request
+  local i=$1 end=$2 k=0
   while [ "$(date +%s)" -lt $end ]; do
     k=$((k + 1)); s=$(( (64 + 32 * ((i + k) % 4)) ))
     case $(( (i + k) % 8 )) in
@@ -57,10 +55,17 @@ client() { # one client's loop; prints one status code per request
     esac
   done
 }
-for i in $(seq $WORKERS); do client "$i" > "$work/codes$i" & done
-wait $(jobs -p | grep -v "^$srv$") 2>/dev/null || true
-for _ in $(seq 60); do [ "$(curl -s -H "$auth" $url/healthz | sed -n 's/.*"pending":\([0-9]*\).*/\1/p')" = 0 ] && break; sleep 1; done
-sleep 35 # finished jobs expire (--job-ttl 30s)
+idle() { # until nothing is pending and finished jobs expired (--job-ttl 30s)
+  for _ in $(seq 120); do [ "$(curl -s -H "$auth" $url/healthz | sed -n 's/.*"pending":\([0-9]*\).*/\1/p')" = 0 ] && break; sleep 1; done
+  sleep 35
+}
+pids=(); for i in $(seq $WORKERS); do client "$i" $(( $(date +%s) + WARMUP )) > /dev/null & pids+=($!); done
+wait "${pids[@]}" || true; idle
+start=$(snap); echo "start (after ${WARMUP} s of warm-up): $start"
+pids=(); for i in $(seq $WORKERS); do client "$i" $(( $(date +%s) + DURATION )) > "$work/codes$i" & pids+=($!); done
+( while sleep 60; do echo "  $(date +%T) $(snap)"; done ) & mon=$!
+wait "${pids[@]}" || true; kill $mon 2>/dev/null || true
+idle
 after=$(snap)
 echo "after: $after"
 echo "answers: $(cat "$work"/codes* | sort | uniq -c | awk '{printf "%s x %s, ", $1, $2}')"

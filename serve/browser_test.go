@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -18,7 +19,9 @@ import (
 // fetchB64 is the JS that reads a URL (or blob: URL) as base64.
 const fetchB64 = `fetch(%s).then(r => r.arrayBuffer()).then(b => { const u = new Uint8Array(b); let s = ""; for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]); return btoa(s); })`
 
-// TestBrowser drives the page in a headless Chromium: open an image with
+// TestBrowser drives the page in a headless Chromium, on a service with
+// access control on (token, Host, Origin): come in through the token link
+// (the cookie then carries the page's requests and event stream), open an image with
 // the file input, paint a stroke on the canvas with the mouse, set the
 // steps, press Inpaint, wait for the result image; it has the input's
 // size, the mask the page sent has the stroke, and every pixel outside it
@@ -28,6 +31,9 @@ const fetchB64 = `fetch(%s).then(r => r.arrayBuffer()).then(b => { const u = new
 // RAD_SERVE_SCREENSHOT=path saves a screenshot of the page with its result
 // there; RAD_SERVE_MODEL=default serves the shipped model for it (the test
 // otherwise uses the tiny random model, whose fill is noise).
+// browserToken is the service's token in TestBrowser.
+const browserToken = "browser-test-token-0123456789"
+
 func TestBrowser(t *testing.T) {
 	bin := chromiumPath()
 	if bin == "" {
@@ -51,10 +57,18 @@ func TestBrowser(t *testing.T) {
 		defer s.Close()
 		steps = "100"
 	} else {
-		s, _ = newServer(t, 1, Config{})
+		// with access control as radctl serve sets it: the page comes in
+		// through its token link, then lives on the cookie
+		s, _ = newServer(t, 1, Config{Token: browserToken, AllowedHosts: []string{"127.0.0.1"}, CheckOrigin: true})
 	}
 	ts := httptest.NewServer(s)
 	defer ts.Close()
+	// the test's own API calls, with the token and the served host
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Host = "127.0.0.1"
+		r.Header.Set("Authorization", "Bearer "+browserToken)
+		s.ServeHTTP(w, r)
+	})
 
 	// the input: the demo picture, 160 x 120
 	demo, _ := DemoInputs(160)
@@ -70,7 +84,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	b := startBrowser(t, bin, 1280, 720)
-	b.call(t, "Page.navigate", map[string]any{"url": ts.URL + "/"}, nil)
+	b.call(t, "Page.navigate", map[string]any{"url": ts.URL + "/?token=" + browserToken}, nil)
 	b.waitJS(t, 20*time.Second, `document.readyState === "complete" && document.getElementById("model").textContent !== ""`)
 	b.setFile(t, "#file", path)
 	b.waitJS(t, 10*time.Second, `document.getElementById("view").width === 160 && !document.getElementById("stack").hidden`)
@@ -124,7 +138,7 @@ func TestBrowser(t *testing.T) {
 	// the page asked for the mean of 2 samples (seed 0): the API's answer
 	// to the same request, not its one-sample answer
 	for _, avg := range []string{"2", "1"} {
-		w := post(t, s, "/v1/inpaint", pngBytes(t, in), maskPNG, map[string]string{"steps": steps, "seed": "0", "average": avg})
+		w := post(t, api, "/v1/inpaint", pngBytes(t, in), maskPNG, map[string]string{"steps": steps, "seed": "0", "average": avg})
 		if w.Code != 200 {
 			t.Fatalf("average %s: %d %s", avg, w.Code, w.Body)
 		}
