@@ -45,7 +45,7 @@ var (
 	repo    = flag.String("repo", "../..", "the repository to pack (its working tree)")
 	example = flag.String("example", "", "the example's folder (default <repo>/examples/embed)")
 	keep    = flag.Bool("keep", false, "keep the temporary folder")
-	steps   = flag.Int("steps", 0, "RAD steps for the example (0: the default, 100)")
+	steps   = flag.Int("steps", 25, "RAD steps for the example (0: the model's default, 100)")
 	side    = flag.Int("side", 64, "side of the crop inpainted")
 )
 
