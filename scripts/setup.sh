@@ -51,6 +51,7 @@ if ! go_ok; then
 fi
 
 go mod download
+(cd scripts/goget-check && go mod download) # golang.org/x/mod, for scripts/goget-check.sh
 go build -o bin/radctl ./cmd/radctl
 # the main job's photo and mask (Debian's cimg-examples; quick when present)
 bash scripts/fetch-data.sh parrot

@@ -21,6 +21,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -32,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -292,7 +294,10 @@ func input(root string) (image.Image, *image.Gray, string, error) {
 	}
 	photo, err1 := readNetpbm(filepath.Join(dir, "parrot.ppm"))
 	hole, err2 := readNetpbm(filepath.Join(dir, "parrot_mask.pgm"))
-	if err1 == nil && err2 == nil && photo.Bounds() == hole.Bounds() && photo.Bounds().Dx() >= n && photo.Bounds().Dy() >= n {
+	if err1 == nil && err2 == nil {
+		if photo.Bounds() != hole.Bounds() || photo.Bounds().Dx() < n || photo.Bounds().Dy() < n {
+			return nil, nil, "", fmt.Errorf("parrot.ppm %v, parrot_mask.pgm %v: not a pair of at least %dx%d", photo.Bounds(), hole.Bounds(), n, n)
+		}
 		best, bestD := image.Point{}, 2.0
 		for y := 0; y+n <= photo.Bounds().Dy(); y += n / 2 {
 			for x := 0; x+n <= photo.Bounds().Dx(); x += n / 2 {
@@ -319,6 +324,11 @@ func input(root string) (image.Image, *image.Gray, string, error) {
 		}
 		return img, mask, fmt.Sprintf("parrot.ppm crop %dx%d at %v", n, n, best), nil
 	}
+	for _, err := range []error{err1, err2} {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, "", err
+		}
+	}
 	log.Printf("no %s/parrot.ppm (scripts/fetch-data.sh parrot): a generated picture", dir)
 	img := image.NewRGBA(image.Rect(0, 0, n, n))
 	mask := image.NewGray(img.Bounds())
@@ -343,12 +353,19 @@ func readNetpbm(path string) (interface {
 		return nil, err
 	}
 	r := bufio.NewReader(bytes.NewReader(data))
-	var magic string
-	var w, h, maxv int
-	if _, err := fmt.Fscan(r, &magic, &w, &h, &maxv); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	var tok [4]string
+	for i := range tok {
+		t, err := netpbmToken(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: header: %w", path, err)
+		}
+		tok[i] = t
 	}
-	if _, err := r.ReadByte(); err != nil || maxv != 255 || w <= 0 || h <= 0 {
+	magic := tok[0]
+	w, err1 := strconv.Atoi(tok[1])
+	h, err2 := strconv.Atoi(tok[2])
+	maxv, err3 := strconv.Atoi(tok[3])
+	if err1 != nil || err2 != nil || err3 != nil || maxv != 255 || w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("%s: not an 8-bit netpbm file", path)
 	}
 	ch := map[string]int{"P6": 3, "P5": 1}[magic]
@@ -368,6 +385,30 @@ func readNetpbm(path string) (interface {
 		img.Pix[4*i+3] = 255
 	}
 	return rgbaGray{img}, nil
+}
+
+// netpbmToken is the next header token: whitespace and # comments skipped,
+// the one whitespace byte after it consumed.
+func netpbmToken(r *bufio.Reader) (string, error) {
+	var t []byte
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case c == '#' && len(t) == 0:
+			if _, err := r.ReadString('\n'); err != nil {
+				return "", err
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if len(t) > 0 {
+				return string(t), nil
+			}
+		default:
+			t = append(t, c)
+		}
+	}
 }
 
 // rgbaGray gives an RGBA picture GrayAt (its luminance).
