@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+command -v cmake >/dev/null || { echo "gpu-build: needs cmake and make (apt-get install cmake make; setup.sh no longer installs them)"; exit 1; }
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
