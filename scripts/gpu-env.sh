@@ -1,6 +1,7 @@
 # Sourced (from the repository root) by the device scripts that train or
 # evaluate with bin/radctl on a CUDA machine with a PyTorch 2.x wheel but no
-# Go (scripts/gpu-train.sh, scripts/gpu-finish.sh): makes $OUT, sets t0 (the
+# Go (scripts/gpu-train.sh, scripts/gpu-finish.sh; bin/radctl built by
+# scripts/gpu-build.sh with -tags radtorch_cmake): makes $OUT, sets t0 (the
 # start), PY (python3), TP and TL (the wheel's CMake prefix and lib folder),
 # builds the shim against the wheel into build-cuda/ (configured once; the
 # build is quick when nothing changed, and a warm machine's old shim of

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Short device check: rebuild the shim against the wheel's libtorch, then
+# Short device check (bin/ from scripts/gpu-build.sh, -tags radtorch_cmake):
+# rebuild the shim against the wheel's libtorch, then
 # the CUDA tests of every package and one training step benchmark on CUDA.
 set -uo pipefail
 cd "$(dirname "$0")/.."

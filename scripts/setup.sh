@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine for RAD and builds everything:
-#   apt packages (libtorch-dev, libgloo-dev (c10d's Gloo headers), cmake, a
-#   C++ compiler; python3-torch for the interop tests; chromium for the
+#   apt packages (libtorch-dev, libgloo-dev (c10d's Gloo headers), a C++
+#   compiler; python3-torch for the interop tests; chromium for the
 #   service's browser test when RAD_BROWSER_TESTS=1 or CI=true, as
-#   scripts/test.sh sets), Go modules (pinned in go.mod), the libtorch shim
-#   (build/libradtorch.so), bin/radctl and the main job's photo
-#   (data/cimg/, scripts/fetch-data.sh). Quick when all is there.
+#   scripts/test.sh sets), Go modules (pinned in go.mod), bin/radctl (cgo
+#   compiles the libtorch shim, torch/shim.cpp, with package torch: no
+#   CMake step; CMakeLists.txt is for the radtorch_cmake build, README) and
+#   the main job's photo (data/cimg/, scripts/fetch-data.sh). Quick when
+#   all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,7 @@ go_ok() {
 }
 
 need=()
-pkgs=(libtorch-dev libgloo-dev cmake g++ make python3-torch)
+pkgs=(libtorch-dev libgloo-dev g++ python3-torch)
 if [ "${RAD_BROWSER_TESTS:-}" = 1 ] || [ "${CI:-}" = true ]; then
   pkgs+=(chromium) # serve's TestBrowser drives it headless
 fi
@@ -48,14 +50,9 @@ if ! go_ok; then
   go_ok || { echo "setup: no usable Go toolchain"; exit 1; }
 fi
 
-# The shim: CMake rebuilds only what changed.
-if [ ! -f build/CMakeCache.txt ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build build -j"$(nproc)"
-
 go mod download
+(cd scripts/goget-check && go mod download) # golang.org/x/mod, for scripts/goget-check.sh
 go build -o bin/radctl ./cmd/radctl
 # the main job's photo and mask (Debian's cimg-examples; quick when present)
 bash scripts/fetch-data.sh parrot
-echo "setup: ok (bin/radctl, build/libradtorch.so, data/cimg/)"
+echo "setup: ok (bin/radctl, data/cimg/)"

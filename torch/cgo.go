@@ -1,8 +1,7 @@
 package torch
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/csrc
-#cgo LDFLAGS: -L${SRCDIR}/../build -lradtorch -Wl,-rpath,$ORIGIN -Wl,-rpath,$ORIGIN/lib -Wl,-rpath,${SRCDIR}/../build
+#cgo CPPFLAGS: -I${SRCDIR}
 #include <stdlib.h>
 #include "radtorch.h"
 */
@@ -24,7 +23,7 @@ var errABI error
 
 func init() {
 	if v := int(C.rt_abi_version()); v != ABIVersion {
-		errABI = fmt.Errorf("torch: libradtorch ABI version %d, this program needs %d: rebuild the shim (cmake --build build)", v, ABIVersion)
+		errABI = fmt.Errorf("torch: libtorch shim ABI version %d, this program needs %d: rebuild the shim (cmake --build build, for the radtorch_cmake build)", v, ABIVersion)
 		return
 	}
 	defaultThreads()

@@ -1,12 +1,17 @@
 // Package torch is RAD's Go binding to libtorch.
 //
-// The binding goes through one small C shim (torch/csrc, built by the
-// top-level CMakeLists.txt into build/libradtorch.so): extern "C" functions
-// on opaque handles, every C++ exception caught and returned as an error
+// The binding goes through one small C shim (radtorch.h; its C++ is
+// shim.cpp and the *.cc.h parts it includes): extern "C" functions on
+// opaque handles, every C++ exception caught and returned as an error
 // string, its own dtype and device codes, and an ABI version checked at
-// start (CheckABI). Go links only that library, so a binary built on one
-// machine runs on another whose shim was rebuilt against its own libtorch
-// (Debian's 1.13 CPU build, or a PyTorch wheel's 2.x CUDA build).
+// start (CheckABI). By default cgo compiles the shim with the package
+// against Debian 12's libtorch-dev (cgo_debian.go), so `go build` needs no
+// other step; -tags radtorch_customenv takes the flags for another
+// libtorch from CGO_CXXFLAGS/CGO_LDFLAGS (cgo_customenv.go), and -tags
+// radtorch_cmake links the library that the top-level CMakeLists.txt
+// builds (build/libradtorch.so, cgo_cmake.go), so that a binary built on
+// one machine runs on another whose shim was rebuilt against its own
+// libtorch (a PyTorch wheel's 2.x CUDA build).
 //
 // # Memory
 //

@@ -15,7 +15,7 @@ import (
 var ErrOutOfMemory = errors.New("out of memory")
 
 // oomTag starts a shim error message of an allocation failure (kOOMTag in
-// csrc/common.h).
+// shim.h).
 const oomTag = "\x01oom\x01"
 
 // shimError is a message from libtorch, through the shim.

@@ -1,6 +1,7 @@
-// libtorch's (legacy, CPU) operator profiler, for comparing the Go forward
+// profile.cc.h: libtorch's (legacy, CPU) operator profiler, for comparing the Go forward
 // with PyTorch's: which aten ops run, how often, and for how long.
-#include "common.h"
+#pragma once
+#include "shim.h"
 
 #if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
 #include <torch/csrc/autograd/profiler_legacy.h>

@@ -1,5 +1,6 @@
-// ops.cpp: tensor handles, elementwise ops, nn ops, shapes, autograd, optimizers.
-#include "common.h"
+// ops.cc.h: tensor handles, elementwise ops, nn ops, shapes, autograd, optimizers.
+#pragma once
+#include "shim.h"
 
 #include <chrono>
 

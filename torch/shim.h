@@ -1,5 +1,6 @@
-// common.h: helpers shared by the shim's translation units (also its
-// precompiled header). Narrow ATen includes only: no <torch/torch.h>.
+// shim.h: helpers shared by the shim's parts (*.cc.h, compiled as one
+// translation unit through shim.cpp). Narrow ATen includes only: no
+// <torch/torch.h>.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -1,4 +1,4 @@
-// dist.cpp: c10d process groups for data-parallel training: a TCPStore
+// dist.cc.h: c10d process groups for data-parallel training: a TCPStore
 // rendezvous and a Gloo (CPU) or NCCL (CUDA) backend, with coalesced
 // all-reduce and broadcast. Every c10d / Gloo exception is caught and
 // returned as an error string (RT_TRY / RT_CATCH); a failed collective
@@ -9,11 +9,23 @@
 // used below with the same signatures), and 2.x's Gloo device factories
 // take an extra lazyInit argument with a default. Only the base class is
 // chosen by version.
-#include "common.h"
+#pragma once
+#include "shim.h"
 
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
+
+// c10d with Gloo is compiled in when its headers are there: CMake says so
+// (RADTORCH_WITH_DIST, or RADTORCH_NO_DIST when it found none or was told
+// not to); otherwise (the cgo build) the compiler looks. Debian's
+// libtorch-dev ships c10d's headers but ProcessGroupGloo.hpp includes
+// <gloo/...>, which comes with libgloo-dev only.
+#if !defined(RADTORCH_WITH_DIST) && !defined(RADTORCH_NO_DIST) && defined(__has_include)
+#if __has_include(<gloo/algorithm.h>) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
+#define RADTORCH_WITH_DIST 1
+#endif
+#endif
 
 #ifdef RADTORCH_WITH_DIST
 #ifndef USE_C10D_GLOO
@@ -64,8 +76,9 @@ int rt_dist_backends(void) {
 
 rt_error rt_dist_init(const char*, int, int, int, int, int64_t, const char*, rt_pg* out) {
   *out = nullptr;
-  return rt::dup_error("this libradtorch was built without c10d (no Gloo headers found at build time): "
-                       "install libgloo-dev and rebuild the shim");
+  return rt::dup_error("this build of the libtorch shim has no c10d (the Gloo headers were not found when it was "
+                       "compiled): install libgloo-dev, then rebuild (go clean -cache, or CMake for the "
+                       "radtorch_cmake build)");
 }
 void rt_dist_free(rt_pg pg) { delete pg; }
 rt_error rt_dist_allreduce(rt_pg, rt_tensor*, int64_t, double) { return rt::dup_error("no c10d in this build"); }

@@ -289,7 +289,7 @@ rt_error rt_pickle_save(const char** names, rt_tensor* ts, int64_t n, char** buf
 rt_error rt_bench_add_loop(rt_tensor a, rt_tensor b, int64_t n, int64_t* ns);
 
 
-/* ---- c10d: data-parallel process groups (dist.cpp) ----
+/* ---- c10d: data-parallel process groups (dist.cc.h) ----
  * A process group is a TCPStore rendezvous (rank 0 hosts the store at
  * host:port) and a c10d backend over it: RT_DIST_GLOO (CPU tensors) or
  * RT_DIST_NCCL (CUDA tensors; only in a CUDA build with NCCL). Every

@@ -1,5 +1,6 @@
-// runtime.cpp: versions, threads, devices, generators, dtype/device codes.
-#include "common.h"
+// runtime.cc.h: versions, threads, devices, generators, dtype/device codes.
+#pragma once
+#include "shim.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>

@@ -1,5 +1,6 @@
-// jit.cpp: TorchScript modules and torch.load-compatible pickles.
-#include "common.h"
+// jit.cc.h: TorchScript modules and torch.load-compatible pickles.
+#pragma once
+#include "shim.h"
 
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/serialization/import.h>
