@@ -52,7 +52,7 @@ func init() {
 			&cli.StringFlag{Name: "token-file", Usage: "file holding the access token (at least 16 characters; e.g. openssl rand -hex 24 > FILE); RAD_SERVE_TOKEN sets it too"},
 			&cli.StringSliceFlag{Name: "allowed-host", Usage: "a host name (no port) requests may name in Host, beside the loopback names and the bound address (repeatable; * allows any)"},
 			&cli.BoolFlag{Name: "insecure-no-auth", Usage: "serve without a token on an address other machines reach (anyone who reaches it may use it)"},
-			&cli.StringFlag{Name: "max-memory", Value: "auto", Usage: "memory budget of the samples running at once, e.g. 6GiB, 800MB or bytes (auto: 80% of the cgroup's memory.max, else of the machine's memory, less what the loaded model holds; 0: none)"},
+			&cli.StringFlag{Name: "max-memory", Value: "auto", Usage: "memory budget of the samples running at once, e.g. 6GiB, 800MB or bytes (auto: on the CPU 80% of the cgroup's memory.max, else of the machine's memory, less what the loaded model holds; on CUDA none; 0: none)"},
 			&cli.IntFlag{Name: "max-uploads", Value: 4, Usage: "request bodies read and decoded at once (others wait --upload-wait, then 503)"},
 			&cli.DurationFlag{Name: "upload-wait", Value: 10 * time.Second, Usage: "how long a request waits for an upload slot before 503"},
 			&cli.StringFlag{Name: "max-job-bytes", Value: "256MiB", Usage: "bytes of job results kept (the oldest finished jobs are forgotten first)"},
@@ -114,7 +114,13 @@ func runServe(c *cli.Context) error {
 	}
 	defer ip.Close()
 	if memFlag == "auto" {
-		budget = autoMemoryBudget()
+		if dev.IsCUDA() {
+			// the estimate counts activations, which live on the GPU there:
+			// the host's memory says nothing about them
+			logger.Printf("--max-memory auto: no budget on %s (give --max-memory the GPU memory the service may use)", dev)
+		} else {
+			budget = autoMemoryBudget()
+		}
 	}
 	queue := c.Int("queue")
 	if queue == 0 {
