@@ -92,6 +92,20 @@ func readSeries(path string) (plotter.XYs, []float64, error) {
 	return xys, spread, nil
 }
 
+// shortTicks are a ticker's ticks labelled without trailing zeros (steps
+// are whole numbers).
+type shortTicks struct{ plot.Ticker }
+
+func (t shortTicks) Ticks(min, max float64) []plot.Tick {
+	ts := t.Ticker.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', 6, 64)
+		}
+	}
+	return ts
+}
+
 type errBars struct {
 	plotter.XYs
 	plotter.YErrors
@@ -106,6 +120,8 @@ func run(out, title, xlab, ylab string, logx bool, series, hlines []string) erro
 	if logx {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	} else {
+		p.X.Tick.Marker = shortTicks{plot.DefaultTicks{}}
 	}
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	for i, s := range series {

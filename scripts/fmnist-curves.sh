@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Learning curves of the paper's comparison on Fashion-MNIST (issue 26): RAD's
+# LoRA and Cfg. 2's (scalar embedding) trained from one base with the same
+# batch and lr, each checkpoint at a budget in BUDGETS evaluated on box, wide
+# and extreme masks (N held-out images, the paired KID, LPIPS-style, PSNR);
+# Cfg. 1 (the base under RAD's sampler) on N and RePaint on the base on RP_N,
+# as horizontal lines; and at every budget what each model knows at each noise
+# level (radctl x0err on the first 200 t10k images, box masks). One training
+# run per adapter gives every budget (constant lr: the checkpoint at step B is
+# a run of budget B). Everything resumes: training with --resume auto, each
+# evaluation with --resume and skipped when its report exists.
+#   BASE=$HOME/runs-fm/base/model.safetensors bash scripts/fmnist-curves.sh
+#   STAGE=train|eval|plot runs one stage (default: all)
+# Env: BUDGETS ("300 1000 3000", multiples of SAVE, 100), N (300), RP_N (100), BS (64, training batch),
+# LR (2e-4), RUNS ($HOME/runs-fm), OUT (out/fmnist-curves), DOCS (docs),
+# THREADS (1 per process; the two trainings run side by side).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE=${BASE:-$HOME/runs-fm/base/model.safetensors} BUDGETS=${BUDGETS:-300 1000 3000}
+SAVE=${SAVE:-100} N=${N:-300} RP_N=${RP_N:-100} BS=${BS:-64} LR=${LR:-2e-4} RUNS=${RUNS:-$HOME/runs-fm}
+OUT=${OUT:-out/fmnist-curves} DOCS=${DOCS:-docs} THREADS=${THREADS:-1} STAGE=${STAGE:-all}
+FM=${RAD_DATA:-data}/fashion-mnist
+[ -f $FM/train-images-idx3-ubyte.gz ] || bash scripts/fetch-data.sh fmnist >/dev/null
+[ -f "$BASE" ] || { echo "fmnist-curves: no base $BASE" >&2; exit 2; }
+[ -x bin/radctl ] || go build -o bin/radctl ./cmd/radctl
+R=./bin/radctl
+last=$(echo $BUDGETS | tr ' ' '\n' | sort -n | tail -1)
+export RADTORCH_THREADS=$THREADS
+mkdir -p "$OUT" "$RUNS" "$DOCS"
+
+if [ "$STAGE" = all ] || [ "$STAGE" = train ]; then
+  pids=()
+  for a in rad cfg2; do
+    extra=(); [ $a = cfg2 ] && extra=(--scalar-embedding)
+    [ -f "$RUNS/$a/adapter-$(printf %08d $last).safetensors" ] && continue
+    $R train --objective rad-lora --base "$BASE" --data $FM/train-images-idx3-ubyte.gz --out "$RUNS/$a" \
+      --seed 1 --steps "$last" --batch-size "$BS" --lr "$LR" --save-every "$SAVE" --keep -1 --resume auto --quiet \
+      "${extra[@]}" > "$RUNS/$a.log" 2>&1 & pids+=($!)
+  done
+  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+fi
+
+ev() { # name args...
+  local name=$1; shift
+  [ -f "$OUT/$name/report.json" ] && return
+  echo "eval $name: $(date +%T)"
+  $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/$name" --resume "$@" >/dev/null
+}
+x0() { # name args...
+  local name=$1; shift
+  [ -f "$OUT/x0-$name.json" ] && return
+  /usr/bin/python3 -c "
+import gzip; d = gzip.open('$FM/t10k-images-idx3-ubyte.gz').read(); n = 200
+h = bytearray(d[:16]); h[4:8] = n.to_bytes(4, 'big'); gzip.open('$OUT/t10k-200.gz', 'wb').write(bytes(h) + d[16:16 + n * 784])"
+  $R x0err --data "$OUT/t10k-200.gz" --masks box --json "$OUT/x0-$name.json" "$@" > "$OUT/x0-$name.md"
+}
+if [ "$STAGE" = all ] || [ "$STAGE" = eval ]; then
+  ev cfg1 --base "$BASE" --sampler rad --n "$N"
+  ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 20
+  x0 base-repaint --base "$BASE" --mode repaint
+  x0 cfg1 --base "$BASE" --mode rad
+  for b in $BUDGETS; do
+    for a in rad cfg2; do
+      ad="$RUNS/$a/adapter-$(printf %08d $b).safetensors"
+      [ -f "$ad" ] || { echo "no $ad yet: skipped"; continue; }
+      extra=(); mode=rad; [ $a = cfg2 ] && { extra=(--scalar-embedding); mode=cfg2; }
+      ev $a-$b --base "$BASE" --lora "$ad" --sampler rad --n "$N" "${extra[@]}"
+      x0 $a-$b --base "$BASE" --lora "$ad" --mode $mode
+    done
+  done
+fi
+
+if [ "$STAGE" = all ] || [ "$STAGE" = plot ]; then
+  /usr/bin/python3 - "$OUT" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+def rows(name):
+    try:
+        return {r['masks']: r for r in json.load(open(os.path.join(out, name, 'report.json')))['rows'] if not r.get('subset')}
+    except (OSError, ValueError, KeyError):
+        return {}
+metrics = {'kid': ('kid_mean', 'kid_std'), 'lpips': ('lpips_style', None), 'psnr': ('psnr_hole', None), 'fid': ('fid', None)}
+ref = {'cfg1': rows('cfg1'), 'repaint': rows('repaint')}
+table = ['| masks | method | steps | images | FID | KID (mean ± std) | LPIPS-style | PSNR hole |', '|---|---|---|---|---|---|---|---|']
+for a in ('rad', 'cfg2'):
+    runs = sorted((int(d.rsplit('-', 1)[1]), rows(os.path.basename(d))) for d in glob.glob(os.path.join(out, a + '-[0-9]*')))
+    for kind in ('box', 'wide', 'extreme'):
+        for m, (key, spread) in metrics.items():
+            with open(os.path.join(out, f'{a}-{kind}-{m}.csv'), 'w') as f:
+                f.write('step,value,spread\n')
+                for step, r in runs:
+                    if kind in r:
+                        f.write(f'{step},{r[kind][key]},{r[kind][spread] if spread else 0}\n')
+        for step, r in runs:
+            if kind in r:
+                x = r[kind]
+                table.append(f"| {kind} | {a} | {step} | {x['images']} | {x['fid']:.1f} | {x['kid_mean']:.2f} ± {x['kid_std']:.2f} | {x['lpips_style']:.4f} | {x['psnr_hole']:.2f} |")
+for name, r in ref.items():
+    for kind, x in r.items():
+        table.append(f"| {kind} | {name} | - | {x['images']} | {x['fid']:.1f} | {x['kid_mean']:.2f} ± {x['kid_std']:.2f} | {x['lpips_style']:.4f} | {x['psnr_hole']:.2f} |")
+        for m, (key, _) in metrics.items():
+            open(os.path.join(out, f'ref-{name}-{kind}-{m}.txt'), 'w').write(str(x[key]))
+open(os.path.join(out, 'table.md'), 'w').write('\n'.join(table) + '\n')
+print('\n'.join(table))
+PY
+  for kind in box wide extreme; do
+    for m in kid lpips psnr; do
+      [ "$(wc -l < "$OUT/rad-$kind-$m.csv")" -gt 1 ] || continue
+      h=()
+      for r in cfg1 repaint; do
+        f="$OUT/ref-$r-$kind-$m.txt"; [ -f "$f" ] && h+=(-hline "$([ $r = cfg1 ] && echo 'Cfg. 1' || echo RePaint)=$(cat "$f")")
+      done
+      go run ./eval/cmd/curve -out "$DOCS/fmnist-curve-$kind-$m.png" -logx -y "$m" \
+        -title "Fashion-MNIST, $kind masks: $m against adapter training steps" \
+        -series "RAD=$OUT/rad-$kind-$m.csv" -series "Cfg. 2=$OUT/cfg2-$kind-$m.csv" "${h[@]}"
+    done
+  done
+fi
