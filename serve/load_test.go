@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -24,20 +23,20 @@ import (
 )
 
 // rssBytes is this process's resident set size (Linux), or 0.
-func rssBytes() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
+func rssBytes() int64 { return residentBytes() }
+
+// noiseImage is an n x n opaque picture of seeded noise: its PNG hardly
+// compresses.
+func noiseImage(n int, seed uint32) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	for i := range img.Pix {
+		seed = seed*1664525 + 1013904223
+		img.Pix[i] = uint8(seed >> 24)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
+	for i := 3; i < len(img.Pix); i += 4 {
+		img.Pix[i] = 255
 	}
-	return 0
+	return img
 }
 
 // metricValue is the value of one sample line of a Prometheus text page.
@@ -178,21 +177,7 @@ func peakRSS() func() int64 {
 	if os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) != nil {
 		return func() int64 { return 0 }
 	}
-	return func() int64 {
-		f, err := os.Open("/proc/self/status")
-		if err != nil {
-			return 0
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				return kb << 10
-			}
-		}
-		return 0
-	}
+	return func() int64 { return procField("/proc/self/status", "VmHWM:") }
 }
 
 // TestLoadUploads: 200 clients at once, each uploading an 8 MB PNG (a
@@ -221,15 +206,7 @@ func TestLoadUploads(t *testing.T) {
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 
-	img := image.NewRGBA(image.Rect(0, 0, side, side))
-	seed := uint32(7)
-	for i := range img.Pix {
-		seed = seed*1664525 + 1013904223
-		img.Pix[i] = uint8(seed >> 24)
-	}
-	for i := 3; i < len(img.Pix); i += 4 {
-		img.Pix[i] = 255
-	}
+	img := noiseImage(side, 7)
 	var enc bytes.Buffer
 	if err := (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&enc, img); err != nil {
 		t.Fatal(err)

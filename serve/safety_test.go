@@ -432,15 +432,7 @@ func TestWriteDeadline(t *testing.T) {
 	// a noisy 1600x1600 picture: its answer is a PNG of several MB, more
 	// than the sockets' buffers hold
 	const n = 1600
-	img := image.NewRGBA(image.Rect(0, 0, n, n))
-	seed := uint32(1)
-	for i := range img.Pix {
-		seed = seed*1664525 + 1013904223
-		img.Pix[i] = uint8(seed >> 24)
-	}
-	for i := 3; i < len(img.Pix); i += 4 {
-		img.Pix[i] = 255
-	}
+	img := noiseImage(n, 1)
 	m := image.NewGray(img.Rect)
 	m.SetGray(10, 10, color.Gray{255})
 	body, ct := multipartBody(t, pngBytes(t, img), pngBytes(t, m), nil)
