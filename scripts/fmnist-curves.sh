@@ -56,7 +56,7 @@ h = bytearray(d[:16]); h[4:8] = n.to_bytes(4, 'big'); gzip.open('$OUT/t10k-200.g
 }
 if [ "$STAGE" = all ] || [ "$STAGE" = eval ]; then
   ev cfg1 --base "$BASE" --sampler rad --n "$N"
-  ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 20
+  ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 10
   x0 base-repaint --base "$BASE" --mode repaint
   x0 cfg1 --base "$BASE" --mode rad
   for b in $BUDGETS; do
@@ -102,7 +102,46 @@ for name, r in ref.items():
             open(os.path.join(out, f'ref-{name}-{kind}-{m}.txt'), 'w').write(str(x[key]))
 open(os.path.join(out, 'table.md'), 'w').write('\n'.join(table) + '\n')
 print('\n'.join(table))
+# What each model knows at each noise level: x0 MSE over box holes by k.
+def x0(name):
+    try:
+        return {r['k']: r for r in json.load(open(os.path.join(out, f'x0-{name}.json')))['rows']}
+    except (OSError, ValueError, KeyError):
+        return {}
+cols = [('base, RePaint states', 'base-repaint'), ('Cfg. 1', 'cfg1')]
+for a, label in (('rad', 'RAD'), ('cfg2', 'Cfg. 2')):
+    steps = sorted(int(f.rsplit('-', 1)[1][:-5]) for f in glob.glob(os.path.join(out, f'x0-{a}-[0-9]*.json')))
+    cols += [(f'{label} {s}', f'{a}-{s}') for s in steps]
+    for k in (300, 500, 700, 900):
+        with open(os.path.join(out, f'{a}-x0-k{k}.csv'), 'w') as f:
+            f.write('step,value,spread\n')
+            for s in steps:
+                r = x0(f'{a}-{s}').get(k)
+                if r:
+                    f.write(f"{s},{r['model']},{r['model_se']}\n")
+data = {name: x0(name) for _, name in cols}
+ks = sorted({k for d in data.values() for k in d})
+lines = ['| k | abar_k | ' + ' | '.join(c for c, _ in cols) + ' | known mean |', '|---' * (len(cols) + 3) + '|']
+for k in ks:
+    first = next(d[k] for d in data.values() if k in d)
+    cells = [f"{data[n][k]['model']:.4f} ± {data[n][k]['model_se']:.4f}" if k in data[n] else '-' for _, n in cols]
+    lines.append(f"| {k} | {first['abar']:.3g} | " + ' | '.join(cells) + f" | {first['known_mean']:.3f} |")
+    for _, n in cols[:2]:
+        if k in data[n]:
+            open(os.path.join(out, f'ref-x0-{n}-k{k}.txt'), 'w').write(str(data[n][k]['model']))
+open(os.path.join(out, 'x0-table.md'), 'w').write('\n'.join(lines) + '\n')
+print('\n'.join(lines))
 PY
+  for k in 300 500 700 900; do
+    [ -f "$OUT/rad-x0-k$k.csv" ] && [ "$(wc -l < "$OUT/rad-x0-k$k.csv")" -gt 1 ] || continue
+    h=()
+    for r in base-repaint cfg1; do
+      f="$OUT/ref-x0-$r-k$k.txt"; [ -f "$f" ] && h+=(-hline "$([ $r = cfg1 ] && echo 'Cfg. 1' || echo 'base, RePaint states')=$(cat "$f")")
+    done
+    go run ./eval/cmd/curve -out "$DOCS/fmnist-curve-x0-k$k.png" -logx -y "x0 MSE over the hole" \
+      -title "Fashion-MNIST, box holes: x0-prediction error at k = $k" \
+      -series "RAD=$OUT/rad-x0-k$k.csv" -series "Cfg. 2=$OUT/cfg2-x0-k$k.csv" "${h[@]}"
+  done
   for kind in box wide extreme; do
     for m in kid lpips psnr; do
       [ "$(wc -l < "$OUT/rad-$kind-$m.csv")" -gt 1 ] || continue
