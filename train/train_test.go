@@ -494,6 +494,8 @@ func TestConfigErrors(t *testing.T) {
 		"phase-1 fraction":      func(c *Config) { c.PhaseOneFraction = 1.5 },
 		"phase-1 fraction adm":  func(c *Config) { c.Objective = ADM; c.PhaseOneFraction = 0.5 },
 		"phase-1 fraction rng":  func(c *Config) { c.RNG = RNGStream; c.PhaseOneFraction = 0.5 },
+		"min-SNR gamma":         func(c *Config) { c.MinSNRGamma = -1 },
+		"min-SNR gamma inf":     func(c *Config) { c.MinSNRGamma = math.Inf(1) },
 	} {
 		c := testConfig(t, model, dataDir, RADFull)
 		mod(&c)
@@ -511,20 +513,20 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("channel shuffle on a gray model: %v", err)
 	}
 	c = testConfig(t, model, dataDir, RADFull)
-	c.Steps, c.SaveEvery, c.ChannelShuffle = 2, 2, true
+	c.Steps, c.SaveEvery, c.ChannelShuffle, c.MinSNRGamma = 2, 2, true, 5
 	res, err := Run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	info, err := ReadCheckpoint(res.Checkpoint)
-	if err != nil || !info.Config.ChannelShuffle {
+	if err != nil || !info.Config.ChannelShuffle || info.Config.MinSNRGamma != 5 {
 		t.Fatalf("checkpoint config %+v: %v", info.Config, err)
 	}
-	c.ChannelShuffle, c.Resume, c.Steps = false, "latest", 3
+	c.ChannelShuffle, c.MinSNRGamma, c.Resume, c.Steps = false, 0, "latest", 3
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if info, err = ReadCheckpoint(filepath.Join(c.Out, "ckpt-00000003.safetensors")); err != nil || !info.Config.ChannelShuffle {
+	if info, err = ReadCheckpoint(filepath.Join(c.Out, "ckpt-00000003.safetensors")); err != nil || !info.Config.ChannelShuffle || info.Config.MinSNRGamma != 5 {
 		t.Fatalf("resumed checkpoint config %+v: %v", info.Config, err)
 	}
 }

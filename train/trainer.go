@@ -427,7 +427,7 @@ func (t *trainer) forwardBackward(mb microBatch, accum int, bad poison) (lossTer
 	}
 	param, _ := diffusion.ParseParam(t.cfg.Model.Prediction) // validated with the config
 	l := t.sched.Loss(s, lv, post, x, xt, noise, out, diffusion.LossOpts{LambdaVLB: 1, LearnSigma: t.cfg.Model.OutputsVariance(),
-		MSEAllPixels: t.cfg.Objective == ADM, Param: param})
+		MSEAllPixels: t.cfg.Objective == ADM, Param: param, MinSNRGamma: t.cfg.MinSNRGamma})
 	total := s.Mean(s.Add(l.MSE, s.MulScalar(l.VB, t.cfg.lambda())))
 	if bad == poisonLoss {
 		total = s.MulScalar(total, math.NaN())

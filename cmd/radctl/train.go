@@ -63,6 +63,7 @@ func init() {
 			&cli.BoolFlag{Name: "channel-shuffle", Usage: "colour augmentation: permute each sample's R, G, B channels at random (small photo sets: the fill's colours must come from the surroundings, not the set's colour balance)"},
 			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
 			&cli.Float64Flag{Name: "phase1-frac", Usage: "RAD objectives: draw a sample's step from phase 1 (the states inference visits) with this probability, phase 2 otherwise (0: uniform over both phases, the paper's)"},
+			&cli.Float64Flag{Name: "min-snr-gamma", Usage: "weigh each pixel's MSE by min-SNR-gamma at its own SNR (e.g. 5; a departure from the paper: the high-noise states get a larger share; 0: off, the paper's)"},
 			&cli.StringFlag{Name: "mask-kind", Value: "perlin", Usage: "training masks: perlin (the paper's), mixed (perlin, strokes, wide), thin, wide, box, extreme"},
 			&cli.DurationFlag{Name: "max-time", Usage: "end this session after this wall time as if --steps were reached (checkpoint, exports); resume later to go on"},
 			&cli.Float64Flag{Name: "lambda-vlb", Value: def.LambdaVLB, Usage: "weight of the VLB term (rad-lora, rad-full; adm uses 1)"},
@@ -263,6 +264,7 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 	cfg.ZoomMax, cfg.MaskKind = c.Float64("zoom-max"), c.String("mask-kind")
 	cfg.ChannelShuffle = c.Bool("channel-shuffle")
 	cfg.PhaseOneFraction = c.Float64("phase1-frac")
+	cfg.MinSNRGamma = c.Float64("min-snr-gamma")
 	if c.IsSet("prediction") {
 		p, err := diffusion.ParseParam(c.String("prediction"))
 		if err != nil {
@@ -335,6 +337,7 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 	check("channel-shuffle", cfg.ChannelShuffle, c.Bool("channel-shuffle"))
 	check("mask-kind", cfg.MaskKind, c.String("mask-kind"))
 	check("phase1-frac", cfg.PhaseOneFraction, c.Float64("phase1-frac"))
+	check("min-snr-gamma", cfg.MinSNRGamma, c.Float64("min-snr-gamma"))
 	check("prediction", predictionName(cfg.Model.Prediction), predictionName(c.String("prediction")))
 	for _, f := range []string{"config", "model-flags", "preset"} {
 		if c.IsSet(f) {

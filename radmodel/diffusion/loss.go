@@ -23,6 +23,35 @@ type LossOpts struct {
 	// MSEAllPixels averages the MSE over every pixel instead of only those
 	// with Bbar > 0 (guided-diffusion's plain mean, for parity checks).
 	MSEAllPixels bool
+	// MinSNRGamma > 0 weighs each pixel's squared error by the min-SNR-gamma
+	// rule (Hang et al. 2023) at the pixel's own signal-to-noise ratio
+	// A/Bbar (MinSNRWeight); 0 leaves the MSE unweighted (the paper's).
+	MinSNRGamma float64
+}
+
+// MinSNRWeight is the min-SNR-gamma loss weight per pixel for the
+// parameterization p, at SNR = A/Bbar: min(SNR, gamma)/SNR for eps,
+// min(SNR, gamma)/(SNR + 1) for v and min(SNR, gamma) for x0 — all three
+// the x0 loss min(SNR, gamma) |x0 - x0_hat|^2 written in the target's
+// units. It caps the weight of the low-noise states, where SNR > gamma,
+// so that the high-noise ones (a large hole's colour and layout) get a
+// larger share of the gradient (docs/DESIGN.md §5.1). Written without
+// dividing by Bbar: eps min(1, gamma Bbar/A), v min(A, gamma Bbar)
+// (A + Bbar = 1); x0's is A/Bbar capped at gamma, 0 where Bbar = 0 (no
+// noise: masked out of the loss anyway). [B,1,H,W], float32.
+func MinSNRWeight(s *torch.Scope, lv *Levels, p Param, gamma float64) *torch.Tensor {
+	a := s.To(s.Exp(lv.LogA), torch.Float32)
+	bbar := s.To(lv.Bbar, torch.Float32)
+	gb := s.MulScalar(bbar, gamma)
+	switch p {
+	case ParamV:
+		return s.Minimum(a, gb)
+	case ParamX0:
+		snr := s.Div(a, s.Clamp(bbar, 1e-30, math.Inf(1)))
+		w := s.Clamp(snr, 0, gamma)
+		return s.Where(s.GtScalar(bbar, 0), w, s.ZerosLike(w))
+	}
+	return s.Clamp(s.Div(gb, s.Clamp(a, 1e-30, math.Inf(1))), 0, 1)
 }
 
 // Losses are per-sample ([B], float32) loss terms.
@@ -32,9 +61,14 @@ type Losses struct {
 
 // mseLoss is Eq. (7) per sample: the squared error of the prediction (eps,
 // or the target of another parameterization) averaged over the pixels where
-// Bbar > 0 (eps is undefined where no noise was added).
-func mseLoss(s *torch.Scope, lv *Levels, target, pred *torch.Tensor, all bool) *torch.Tensor {
+// Bbar > 0 (eps is undefined where no noise was added). A non-nil weight
+// ([B,1,H,W]) multiplies each pixel's squared error; the average is still
+// over the pixels (MinSNRWeight).
+func mseLoss(s *torch.Scope, lv *Levels, target, pred *torch.Tensor, all bool, weight *torch.Tensor) *torch.Tensor {
 	sq := s.Square(s.Sub(s.To(target, torch.Float32), s.To(pred, torch.Float32)))
+	if weight != nil {
+		sq = s.Mul(sq, weight)
+	}
 	if all {
 		return s.Mean(sq, 1, 2, 3)
 	}
@@ -96,7 +130,11 @@ func (sc *Schedule) vlbLoss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, ou
 func (sc *Schedule) Loss(s *torch.Scope, lv *Levels, p *Posterior, x0, xt, noise, out *torch.Tensor, o LossOpts) *Losses {
 	c := x0.Size(1)
 	target := o.Param.Target(s, lv, x0, noise)
-	l := &Losses{MSE: mseLoss(s, lv, target, s.Narrow(out, 1, 0, c), o.MSEAllPixels)}
+	var w *torch.Tensor
+	if o.MinSNRGamma > 0 {
+		w = MinSNRWeight(s, lv, o.Param, o.MinSNRGamma)
+	}
+	l := &Losses{MSE: mseLoss(s, lv, target, s.Narrow(out, 1, 0, c), o.MSEAllPixels, w)}
 	if !o.LearnSigma {
 		l.VB = s.ZerosLike(l.MSE)
 		l.Loss = l.MSE

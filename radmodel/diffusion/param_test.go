@@ -122,3 +122,95 @@ func maxDiff(t *testing.T, a, b *torch.Tensor) float64 {
 	}
 	return v
 }
+
+// TestMinSNRWeight checks the min-SNR-gamma weights against SNR = A/Bbar
+// computed here in float64, per pixel, on a hard mask (known pixels with
+// Bbar = 0 in phase 1) and in both phases; and that the weighted MSE is the
+// weighted average over the noised pixels, the plain one when gamma is
+// above every SNR (eps), and smaller when gamma caps the low-noise pixels.
+func TestMinSNRWeight(t *testing.T) {
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	base, err := NewNamedBase("linear", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := NewSchedule(base)
+	g := torch.NewGenerator(6)
+	defer g.Close()
+	const gamma = 5
+	m := s.To(s.GtScalar(s.Rand(g, torch.Float32, torch.CPU, 3, 1, 8, 8), 0.5), torch.Float32)
+	lv, err := sc.Levels(s, []int{20, 600, 1300}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logA, err := s.To(lv.LogA, torch.Float64).Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbar, _ := s.To(lv.Bbar, torch.Float64).Float64s()
+	capped, uncapped := 0, 0
+	for _, p := range []Param{ParamEps, ParamV, ParamX0} {
+		w, err := s.To(MinSNRWeight(s, lv, p, gamma), torch.Float64).Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range w {
+			a, b := math.Exp(logA[i]), bbar[i]
+			want := 0.0
+			if b > 0 {
+				snr := a / b
+				switch p {
+				case ParamEps:
+					want = math.Min(snr, gamma) / snr
+				case ParamV:
+					want = math.Min(snr, gamma) / (snr + 1)
+				case ParamX0:
+					want = math.Min(snr, gamma)
+				}
+				if p == ParamEps && snr > gamma {
+					capped++
+				} else if p == ParamEps {
+					uncapped++
+				}
+			}
+			if math.IsNaN(w[i]) || math.Abs(w[i]-want) > 1e-5*math.Max(1, want) {
+				t.Fatalf("%s pixel %d (A %g, Bbar %g): weight %g, want %g", p, i, a, b, w[i], want)
+			}
+		}
+	}
+	if capped == 0 || uncapped == 0 {
+		t.Fatalf("the levels do not exercise both sides of gamma (%d capped, %d not)", capped, uncapped)
+	}
+	// The loss: a wrong eps prediction, weighted and not.
+	post := sc.PosteriorOf(s, lv, m)
+	x0 := s.Clamp(s.Randn(g, torch.Float32, torch.CPU, 3, 1, 8, 8), -1, 1)
+	eps := s.Randn(g, torch.Float32, torch.CPU, 3, 1, 8, 8)
+	xs := QSample(s, lv, x0, eps)
+	out := s.Cat(1, s.AddScalar(eps, 0.3), s.ZerosLike(x0))
+	plain := sc.Loss(s, lv, post, x0, xs, eps, out, LossOpts{LearnSigma: true})
+	huge := sc.Loss(s, lv, post, x0, xs, eps, out, LossOpts{LearnSigma: true, MinSNRGamma: 1e30})
+	weighted := sc.Loss(s, lv, post, x0, xs, eps, out, LossOpts{LearnSigma: true, MinSNRGamma: gamma})
+	pv, _ := plain.MSE.Float64s()
+	hv, _ := huge.MSE.Float64s()
+	wv, _ := weighted.MSE.Float64s()
+	w, _ := s.To(MinSNRWeight(s, lv, ParamEps, gamma), torch.Float64).Float64s()
+	for b := 0; b < 3; b++ {
+		num, cnt := 0.0, 0.0
+		for i := b * 64; i < (b+1)*64; i++ {
+			if bbar[i] > 0 {
+				num += w[i] * 0.09
+				cnt++
+			}
+		}
+		if want := num / cnt; math.Abs(wv[b]-want) > 1e-5 {
+			t.Errorf("sample %d: weighted MSE %g, want %g", b, wv[b], want)
+		}
+		if math.Abs(hv[b]-pv[b]) > 1e-6 {
+			t.Errorf("sample %d: gamma above every SNR gives %g, unweighted %g", b, hv[b], pv[b])
+		}
+	}
+	if !(wv[0] < 0.5*pv[0]) {
+		t.Errorf("k = 20: the capped weight leaves the MSE at %g of the plain %g", wv[0], pv[0])
+	}
+}
