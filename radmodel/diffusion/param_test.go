@@ -16,11 +16,7 @@ import (
 func TestParamRoundTrip(t *testing.T) {
 	s := torch.NewNoGradScope()
 	defer s.Close()
-	base, err := NewNamedBase("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := NewSchedule(base)
+	sc := linearSchedule(t)
 	g := torch.NewGenerator(4)
 	defer g.Close()
 	x0 := s.Clamp(s.Randn(g, torch.Float32, torch.CPU, 2, 3, 8, 8), -1, 1)
@@ -77,11 +73,7 @@ func TestParamRoundTrip(t *testing.T) {
 func TestLossTarget(t *testing.T) {
 	s := torch.NewScope()
 	defer s.Close()
-	base, err := NewNamedBase("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := NewSchedule(base)
+	sc := linearSchedule(t)
 	g := torch.NewGenerator(5)
 	defer g.Close()
 	x0 := s.Clamp(s.Randn(g, torch.Float32, torch.CPU, 2, 1, 8, 8), -1, 1)
@@ -131,11 +123,7 @@ func maxDiff(t *testing.T, a, b *torch.Tensor) float64 {
 func TestMinSNRWeight(t *testing.T) {
 	s := torch.NewNoGradScope()
 	defer s.Close()
-	base, err := NewNamedBase("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := NewSchedule(base)
+	sc := linearSchedule(t)
 	g := torch.NewGenerator(6)
 	defer g.Close()
 	const gamma = 5
@@ -213,4 +201,15 @@ func TestMinSNRWeight(t *testing.T) {
 	if !(wv[0] < 0.5*pv[0]) {
 		t.Errorf("k = 20: the capped weight leaves the MSE at %g of the plain %g", wv[0], pv[0])
 	}
+}
+
+// linearSchedule is RAD's schedule over guided-diffusion's linear base of
+// 1,000 steps.
+func linearSchedule(t *testing.T) *Schedule {
+	t.Helper()
+	base, err := NewNamedBase("linear", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSchedule(base)
 }
