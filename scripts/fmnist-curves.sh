@@ -128,30 +128,28 @@ for k in ks:
     lines.append(f"| {k} | {first['abar']:.3g} | " + ' | '.join(cells) + f" | {first['known_mean']:.3f} |")
     for _, n in cols[:2]:
         if k in data[n]:
-            open(os.path.join(out, f'ref-x0-{n}-k{k}.txt'), 'w').write(str(data[n][k]['model']))
+            open(os.path.join(out, f'ref-{n}-x0-k{k}.txt'), 'w').write(str(data[n][k]['model']))
 open(os.path.join(out, 'x0-table.md'), 'w').write('\n'.join(lines) + '\n')
 print('\n'.join(lines))
 PY
-  for k in 300 500 700 900; do
-    [ -f "$OUT/rad-x0-k$k.csv" ] && [ "$(wc -l < "$OUT/rad-x0-k$k.csv")" -gt 1 ] || continue
-    h=()
-    for r in base-repaint cfg1; do
-      f="$OUT/ref-x0-$r-k$k.txt"; [ -f "$f" ] && h+=(-hline "$([ $r = cfg1 ] && echo 'Cfg. 1' || echo 'base, RePaint states')=$(cat "$f")")
+  # plot NAME Y TITLE REF=LABEL...: RAD and Cfg. 2 from OUT/<a>-NAME.csv,
+  # each reference line from OUT/ref-REF-NAME.txt, to DOCS/fmnist-curve-NAME.png
+  plot() {
+    local name=$1 y=$2 title=$3 h=() r; shift 3
+    [ -f "$OUT/rad-$name.csv" ] && [ "$(wc -l < "$OUT/rad-$name.csv")" -gt 1 ] || return 0
+    for r in "$@"; do
+      [ -f "$OUT/ref-${r%%=*}-$name.txt" ] && h+=(-hline "${r#*=}=$(cat "$OUT/ref-${r%%=*}-$name.txt")")
     done
-    go run ./eval/cmd/curve -out "$DOCS/fmnist-curve-x0-k$k.png" -logx -y "x0 MSE over the hole" \
-      -title "Fashion-MNIST, box holes: x0-prediction error at k = $k" \
-      -series "RAD=$OUT/rad-x0-k$k.csv" -series "Cfg. 2=$OUT/cfg2-x0-k$k.csv" "${h[@]}"
+    go run ./eval/cmd/curve -out "$DOCS/fmnist-curve-$name.png" -logx -y "$y" -title "$title" \
+      -series "RAD=$OUT/rad-$name.csv" -series "Cfg. 2=$OUT/cfg2-$name.csv" "${h[@]}"
+  }
+  for k in 300 500 700 900; do
+    plot x0-k$k "x0 MSE over the hole" "Fashion-MNIST, box holes: x0-prediction error at k = $k" \
+      "base-repaint=base, RePaint states" "cfg1=Cfg. 1"
   done
   for kind in box wide extreme; do
     for m in kid lpips psnr; do
-      [ "$(wc -l < "$OUT/rad-$kind-$m.csv")" -gt 1 ] || continue
-      h=()
-      for r in cfg1 repaint; do
-        f="$OUT/ref-$r-$kind-$m.txt"; [ -f "$f" ] && h+=(-hline "$([ $r = cfg1 ] && echo 'Cfg. 1' || echo RePaint)=$(cat "$f")")
-      done
-      go run ./eval/cmd/curve -out "$DOCS/fmnist-curve-$kind-$m.png" -logx -y "$m" \
-        -title "Fashion-MNIST, $kind masks: $m against adapter training steps" \
-        -series "RAD=$OUT/rad-$kind-$m.csv" -series "Cfg. 2=$OUT/cfg2-$kind-$m.csv" "${h[@]}"
+      plot $kind-$m "$m" "Fashion-MNIST, $kind masks: $m against adapter training steps" cfg1="Cfg. 1" repaint=RePaint
     done
   done
 fi
