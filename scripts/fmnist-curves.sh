@@ -56,7 +56,7 @@ h = bytearray(d[:16]); h[4:8] = n.to_bytes(4, 'big'); gzip.open('$OUT/t10k-200.g
 }
 if [ "$STAGE" = all ] || [ "$STAGE" = eval ]; then
   ev cfg1 --base "$BASE" --sampler rad --n "$N"
-  ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 10
+  ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 50
   x0 base-repaint --base "$BASE" --mode repaint
   x0 cfg1 --base "$BASE" --mode rad
   for b in $BUDGETS; do
