@@ -41,9 +41,15 @@ func partsKeyBase(cfg *RunConfig, sm *sampler) (string, error) {
 	}
 	// the sampling code's version: batches sampled by older code are
 	// sampled again
-	return fmt.Sprintf("sampler code %d; model %s on %s; method %s steps %d eta %v scalar %v jump %d x %d; chain %d %s offset %v; seed %d mask seed %d",
+	key := fmt.Sprintf("sampler code %d; model %s on %s; method %s steps %d eta %v scalar %v jump %d x %d; chain %d %s offset %v; seed %d mask seed %d",
 		infer.SamplerVersion, fp, devType(sm), cfg.Method, cfg.Steps, cfg.Eta, cfg.ScalarEmbedding, cfg.JumpLength, cfg.JumpNSample,
-		cfg.DiffusionSteps, cfg.NoiseSchedule, cfg.TimestepOffset, cfg.Seed, cfg.MaskSeed), nil
+		cfg.DiffusionSteps, cfg.NoiseSchedule, cfg.TimestepOffset, cfg.Seed, cfg.MaskSeed)
+	if cfg.Resample > 1 {
+		// only resampled runs name it (and its code's version): the keys of
+		// plain runs are those they always were
+		key += fmt.Sprintf("; resample %d (code %d)", cfg.Resample, infer.ResampleVersion)
+	}
+	return key, nil
 }
 
 // partKeyOf is one batch's key: the run's base, the mask kind, the data

@@ -44,4 +44,15 @@ func TestPartKeyHasSamplerVersion(t *testing.T) {
 	if !strings.HasPrefix(base, fmt.Sprintf("sampler code %d;", infer.SamplerVersion)) {
 		t.Fatalf("key base %q does not name the sampler code's version", base)
 	}
+	// a plain run's key is what it always was; a resampled run's names
+	// the passes and resample.go's version
+	for _, r := range []int{0, 1} {
+		if b, _ := partsKeyBase(&RunConfig{Method: "rad", Steps: 100, Resample: r}, &sampler{dev: torch.CPU}); b != base {
+			t.Fatalf("resample %d: key base %q, want the plain %q", r, b, base)
+		}
+	}
+	rb, err := partsKeyBase(&RunConfig{Method: "rad", Steps: 100, Resample: 3}, &sampler{dev: torch.CPU})
+	if err != nil || !strings.HasSuffix(rb, fmt.Sprintf("; resample 3 (code %d)", infer.ResampleVersion)) {
+		t.Fatalf("resampled key base %q (%v)", rb, err)
+	}
 }

@@ -80,35 +80,38 @@ type Row struct {
 
 // RunInfo records a run's settings.
 type RunInfo struct {
-	Method          string   `json:"method"`
-	Steps           int      `json:"steps,omitempty"`
-	Eta             float64  `json:"eta,omitempty"`
-	ScalarEmbedding bool     `json:"scalar_embedding"`
-	JumpLength      int      `json:"repaint_jump_length,omitempty"`
-	JumpNSample     int      `json:"repaint_jump_n_sample,omitempty"`
-	CallsPerRun     int      `json:"calls_per_run"`
-	DiffusionSteps  int      `json:"diffusion_steps,omitempty"`
-	NoiseSchedule   string   `json:"noise_schedule,omitempty"`
-	TimestepOffset  float64  `json:"timestep_offset"`
-	Model           string   `json:"model"`
-	ModelConfig     string   `json:"model_config,omitempty"`
-	Device          string   `json:"device"`
-	Data            string   `json:"data"`
-	Images          int      `json:"images"`
-	ImageShape      []int    `json:"image_shape"`
-	Offset          int      `json:"offset"`
-	Subset          int      `json:"subset,omitempty"`
-	Masks           []string `json:"masks"`
-	MaskSeed        uint64   `json:"mask_seed"`
-	Seed            uint64   `json:"seed"`
-	SeedRule        string   `json:"seed_rule"`
-	BatchSize       int      `json:"batch_size"`
-	Features        string   `json:"features"`
-	FIDName         string   `json:"fid_name"`
-	KIDName         string   `json:"kid_name"`
-	KIDSubsets      int      `json:"kid_subsets"`
-	KIDSubsetSize   string   `json:"kid_subset_size"`
-	KIDSeed         uint64   `json:"kid_seed"`
+	Method          string  `json:"method"`
+	Steps           int     `json:"steps,omitempty"`
+	Eta             float64 `json:"eta,omitempty"`
+	ScalarEmbedding bool    `json:"scalar_embedding"`
+	JumpLength      int     `json:"repaint_jump_length,omitempty"`
+	JumpNSample     int     `json:"repaint_jump_n_sample,omitempty"`
+	// Resample is RePaint's time travel over RAD's process (passes per
+	// jump of JumpLength steps; RunConfig.Resample), 0 when off.
+	Resample       int      `json:"resample,omitempty"`
+	CallsPerRun    int      `json:"calls_per_run"`
+	DiffusionSteps int      `json:"diffusion_steps,omitempty"`
+	NoiseSchedule  string   `json:"noise_schedule,omitempty"`
+	TimestepOffset float64  `json:"timestep_offset"`
+	Model          string   `json:"model"`
+	ModelConfig    string   `json:"model_config,omitempty"`
+	Device         string   `json:"device"`
+	Data           string   `json:"data"`
+	Images         int      `json:"images"`
+	ImageShape     []int    `json:"image_shape"`
+	Offset         int      `json:"offset"`
+	Subset         int      `json:"subset,omitempty"`
+	Masks          []string `json:"masks"`
+	MaskSeed       uint64   `json:"mask_seed"`
+	Seed           uint64   `json:"seed"`
+	SeedRule       string   `json:"seed_rule"`
+	BatchSize      int      `json:"batch_size"`
+	Features       string   `json:"features"`
+	FIDName        string   `json:"fid_name"`
+	KIDName        string   `json:"kid_name"`
+	KIDSubsets     int      `json:"kid_subsets"`
+	KIDSubsetSize  string   `json:"kid_subset_size"`
+	KIDSeed        uint64   `json:"kid_seed"`
 }
 
 // Report is a Run's result.
@@ -154,6 +157,11 @@ func newReport(cfg *RunConfig, sm *sampler) *Report {
 	switch cfg.Method {
 	case MethodRADDDIM:
 		info.Eta = cfg.Eta
+	}
+	if cfg.Resample > 1 && cfg.Method != MethodRePaint {
+		info.Resample, info.JumpLength = cfg.Resample, cfg.JumpLength
+	}
+	switch cfg.Method {
 	case MethodRePaint:
 		info.JumpLength, info.JumpNSample = cfg.JumpLength, cfg.JumpNSample
 		info.ScalarEmbedding = true // RePaint is defined on the scalar embedding
@@ -237,7 +245,10 @@ func (r *Report) Markdown() string {
 		if c.Method == string(MethodRADDDIM) {
 			fmt.Fprintf(&b, ", eta %g", c.Eta)
 		}
-		fmt.Fprintf(&b, ", %s timestep embedding\n", map[bool]string{true: "scalar", false: "spatial (per-pixel)"}[c.ScalarEmbedding])
+		if c.Resample > 1 {
+			fmt.Fprintf(&b, ", resampled (RePaint's jumps of %d steps, %d passes)", c.JumpLength, c.Resample)
+		}
+		fmt.Fprintf(&b, ", %s timestep embedding; %d model calls\n", map[bool]string{true: "scalar", false: "spatial (per-pixel)"}[c.ScalarEmbedding], c.CallsPerRun)
 	}
 	fmt.Fprintf(&b, "- data: %s, %d images from index %d, %v\n", c.Data, c.Images, c.Offset, c.ImageShape)
 	fmt.Fprintf(&b, "- masks: %s, mask seed %d; sampler seed %d (%s)\n", strings.Join(c.Masks, ", "), c.MaskSeed, c.Seed, c.SeedRule)

@@ -67,6 +67,11 @@ type RunConfig struct {
 	ScalarEmbedding bool
 	// JumpLength and JumpNSample are RePaint's resampling (0: 10 and 10).
 	JumpLength, JumpNSample int
+	// Resample > 1 runs MethodRAD/MethodRADDDIM with RePaint's time travel
+	// over RAD's process (infer.Process.SampleResampled: Resample passes
+	// over each jump of JumpLength steps; a departure from the paper); 0
+	// or 1: the plain process.
+	Resample int
 
 	// Images are the real images [N, C, S, S] in [-1, 1] at the model's
 	// size S and channels C (LoadImages reads them).
@@ -235,6 +240,9 @@ func (c *RunConfig) check() error {
 	if c.JumpLength < 1 || c.JumpNSample < 1 {
 		return fmt.Errorf("eval: run: RePaint jump length %d and jump samples %d must be >= 1", c.JumpLength, c.JumpNSample)
 	}
+	if c.Resample < 0 || (c.Resample > 1 && c.Method != MethodRAD && c.Method != MethodRADDDIM) {
+		return fmt.Errorf("eval: run: resampling %d: RAD's process only (methods %s, %s), and >= 0", c.Resample, MethodRAD, MethodRADDDIM)
+	}
 	if len(c.Masks) == 0 {
 		return fmt.Errorf("eval: run: no mask kind")
 	}
@@ -323,7 +331,12 @@ func (sm *sampler) callsPerRun() int {
 	case MethodMeanFill:
 		return 0
 	}
-	return sm.proc.Steps()
+	return sm.proc.ResampledCalls(sm.resample())
+}
+
+// resample is the run's resampling of RAD's process (off unless Resample > 1).
+func (sm *sampler) resample() infer.ResampleOpts {
+	return infer.ResampleOpts{JumpLength: sm.cfg.JumpLength, JumpNSample: max(sm.cfg.Resample, 1)}
 }
 
 // batch inpaints images lo..hi-1 (x0 and m are theirs, Go slices) and
@@ -364,6 +377,8 @@ func (sm *sampler) batch(ctx context.Context, lo, hi int, x0, m []float32, onSte
 	if sm.cfg.Method == MethodRePaint {
 		ro := infer.RePaintOpts{Respacing: fmt.Sprint(sm.cfg.Steps), JumpLength: sm.cfg.JumpLength, JumpNSample: sm.cfg.JumpNSample}
 		out, err = infer.RePaintSample(ctx, s, sm.den, xt, mt, sm.base, ro, nil, so)
+	} else if ro := sm.resample(); ro.On() {
+		out, err = sm.proc.SampleResampled(ctx, s, sm.den, xt, mt, nil, so, ro)
 	} else {
 		out, err = sm.proc.Sample(ctx, s, sm.den, xt, mt, nil, so)
 	}

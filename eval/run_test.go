@@ -248,6 +248,21 @@ func TestRunMeanFillAndRePaint(t *testing.T) {
 	if rep.Rows[0].CallsPerImage != 3 || !rep.Config.ScalarEmbedding {
 		t.Fatalf("ddim: %+v", rep.Rows[0])
 	}
+
+	// RAD resampled with RePaint's jumps: its calls per image, recorded
+	rep, err = Run(context.Background(), RunConfig{Model: model, Method: MethodRAD, Steps: 4, JumpLength: 2, Resample: 3,
+		Images: im, BatchSize: 4, Masks: []masks.Kind{masks.Box}, Features: cls,
+		Results: func(k masks.Kind, m, r Images) { checkKnown(t, im, m, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = infer.RePaintCalls(4, 2, 3)
+	if want <= 4 || rep.Rows[0].CallsPerImage != Value(want) || rep.Config.Resample != 3 || !strings.Contains(rep.Markdown(), "resampled") {
+		t.Fatalf("resampled rad: %v calls per image (want %d), config %+v", rep.Rows[0].CallsPerImage, want, rep.Config)
+	}
+	if _, err := Run(context.Background(), RunConfig{Model: model, Method: MethodRePaint, Resample: 2, Images: im, Features: cls}); err == nil {
+		t.Fatal("resampling RePaint: no error")
+	}
 	if l := torch.LiveTensors(); l != live {
 		t.Fatalf("live tensors %d -> %d", live, l)
 	}

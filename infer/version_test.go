@@ -145,3 +145,20 @@ func TestSamplerSourcesExcluded(t *testing.T) {
 		}
 	}
 }
+
+// resampleCode is ResampleVersion's code hash (resample.go alone: the rest
+// of what it runs is SamplerVersion's, and keys of resampled samples hold
+// both numbers).
+var resampleCode = map[int]string{
+	1: "feb720b5301c3b2d",
+}
+
+// TestResampleVersion: resample.go is the code ResampleVersion was
+// recorded with; when it fails, bump ResampleVersion and record the hash.
+func TestResampleVersion(t *testing.T) {
+	got := codeHash(t, []string{"resample.go"})
+	if want, ok := resampleCode[ResampleVersion]; !ok || got != want {
+		t.Fatalf("resample.go's hash is %s, ResampleVersion %d was recorded as %q: the code changed; "+
+			"bump ResampleVersion and add %d: %q to resampleCode", got, ResampleVersion, want, ResampleVersion+1, got)
+	}
+}

@@ -5,7 +5,10 @@
 # and extreme masks (N held-out images, the paired KID, LPIPS-style, PSNR);
 # Cfg. 1 (the base under RAD's sampler) on N and RePaint on the base on RP_N,
 # as horizontal lines; and at every budget what each model knows at each noise
-# level (radctl x0err on the first 200 t10k images, box masks). One training
+# level (radctl x0err on the first 200 t10k images, box masks). The mean fill
+# is the floor; every method is also scored on RePaint's RP_N images
+# (OUT/first<RP_N>/, from the kept batches) with its per-image PSNR and
+# LPIPS-style against RePaint's, paired (OUT/table-first<RP_N>.md). One training
 # run per adapter gives every budget (constant lr: the checkpoint at step B is
 # a run of budget B). Everything resumes: training with --resume auto, each
 # evaluation with --resume and skipped when its report exists.
@@ -46,6 +49,15 @@ ev() { # name args...
   echo "eval $name: $(date +%T)"
   $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/$name" --resume "$@" >/dev/null
 }
+# evfirst NAME: NAME's first RP_N images scored on their own (the images RePaint ran on), from
+# NAME's kept batches (linked, so nothing is sampled again) into OUT/first<RP_N>/NAME; args as ev's but --n
+evfirst() {
+  local name=$1; shift
+  [ -f "$OUT/first$RP_N/$name/report.json" ] && return
+  [ -f "$OUT/$name/report.json" ] || return 0
+  mkdir -p "$OUT/first$RP_N/$name"; ln -sfn "../../$name/parts" "$OUT/first$RP_N/$name/parts"
+  $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/first$RP_N/$name" --resume --n "$RP_N" "$@" >/dev/null
+}
 x0() { # name args...
   local name=$1; shift
   [ -f "$OUT/x0-$name.json" ] && return
@@ -56,6 +68,9 @@ h = bytearray(d[:16]); h[4:8] = n.to_bytes(4, 'big'); gzip.open('$OUT/t10k-200.g
 }
 if [ "$STAGE" = all ] || [ "$STAGE" = eval ]; then
   ev cfg1 --base "$BASE" --sampler rad --n "$N"
+  ev mean-fill --base "$BASE" --sampler mean-fill --n "$N"
+  evfirst cfg1 --base "$BASE" --sampler rad
+  evfirst mean-fill --base "$BASE" --sampler mean-fill
   ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 50
   x0 base-repaint --base "$BASE" --mode repaint
   x0 cfg1 --base "$BASE" --mode rad
@@ -65,15 +80,16 @@ if [ "$STAGE" = all ] || [ "$STAGE" = eval ]; then
       [ -f "$ad" ] || { echo "no $ad yet: skipped"; continue; }
       extra=(); mode=rad; [ $a = cfg2 ] && { extra=(--scalar-embedding); mode=cfg2; }
       ev $a-$b --base "$BASE" --lora "$ad" --sampler rad --n "$N" "${extra[@]}"
+      evfirst $a-$b --base "$BASE" --lora "$ad" --sampler rad "${extra[@]}"
       x0 $a-$b --base "$BASE" --lora "$ad" --mode $mode
     done
   done
 fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = plot ]; then
-  /usr/bin/python3 - "$OUT" <<'PY'
-import glob, json, os, sys
-out = sys.argv[1]
+  /usr/bin/python3 - "$OUT" "$RP_N" <<'PY'
+import csv, glob, json, math, os, sys
+out, rp_n = sys.argv[1], int(sys.argv[2])
 def rows(name):
     try:
         return {r['masks']: r for r in json.load(open(os.path.join(out, name, 'report.json')))['rows'] if not r.get('subset')}
@@ -101,6 +117,40 @@ for name, r in ref.items():
         for m, (key, _) in metrics.items():
             open(os.path.join(out, f'ref-{name}-{kind}-{m}.txt'), 'w').write(str(x[key]))
 open(os.path.join(out, 'table.md'), 'w').write('\n'.join(table) + '\n')
+print('\n'.join(table))
+# RePaint's images (the first RP_N per kind): every method scored on them, and each one's
+# per-image PSNR and LPIPS-style against RePaint's on the same image (paired mean ± SE).
+def per_image(d, kind):
+    try:
+        with open(os.path.join(d, f'per-image-{kind}.csv')) as f:
+            return {int(r['index']): r for r in csv.DictReader(f) if int(r['index']) < rp_n}
+    except OSError:
+        return {}
+def paired(a, b, key):
+    idx = sorted(set(a) & set(b))
+    d = [float(a[i][key]) - float(b[i][key]) for i in idx]
+    if len(d) < 2:
+        return None
+    m = sum(d) / len(d)
+    return m, math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d))
+first = os.path.join(out, f'first{rp_n}')
+names = sorted(os.path.basename(d) for d in glob.glob(os.path.join(first, '*')) if os.path.isfile(os.path.join(d, 'report.json')))
+rp = os.path.join(out, 'repaint')
+table = [f'| masks | method | images | FID | KID (mean ± std) | LPIPS-style | PSNR hole | PSNR - RePaint (paired) | LPIPS-style - RePaint (paired) |',
+         '|---|---|---|---|---|---|---|---|---|']
+for kind in ('box', 'wide', 'extreme'):
+    ref = per_image(rp, kind)
+    for name in names + ['repaint']:
+        d = rp if name == 'repaint' else os.path.join(first, name)
+        x = rows(os.path.relpath(d, out)).get(kind)
+        if not x:
+            continue
+        cells = []
+        for key, fmt in (('psnr_hole', '{:+.2f} ± {:.2f}'), ('lpips_style', '{:+.5f} ± {:.5f}')):
+            pr = paired(per_image(d, kind), ref, key) if name != 'repaint' else None
+            cells.append(fmt.format(*pr) if pr else '-')
+        table.append(f"| {kind} | {name} | {x['images']} | {x['fid']:.1f} | {x['kid_mean']:.2f} ± {x['kid_std']:.2f} | {x['lpips_style']:.4f} | {x['psnr_hole']:.2f} | " + ' | '.join(cells) + ' |')
+open(os.path.join(out, f'table-first{rp_n}.md'), 'w').write('\n'.join(table) + '\n')
 print('\n'.join(table))
 # What each model knows at each noise level: x0 MSE over box holes by k.
 def x0(name):
@@ -149,7 +199,7 @@ PY
   done
   for kind in box wide extreme; do
     for m in kid lpips psnr; do
-      plot $kind-$m "$m" "Fashion-MNIST, $kind masks: $m against adapter training steps" cfg1="Cfg. 1" repaint=RePaint
+      plot $kind-$m "$m" "Fashion-MNIST, $kind masks: $m against adapter training steps" cfg1="Cfg. 1" repaint="RePaint (first $RP_N images)"
     done
   done
 fi
