@@ -23,12 +23,7 @@ func TestSampleResampled(t *testing.T) {
 	}
 	defer m.Close()
 	den := UNetDenoiser{Model: m}
-	base, _ := diffusion.NewNamedBase("linear", 1000)
-	p, err := NewProcess(base, "20", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := process20(t)
 	s := torch.NewNoGradScope()
 	defer s.Close()
 	g := torch.NewGenerator(3)
@@ -92,12 +87,7 @@ func TestSampleResampled(t *testing.T) {
 // standardized residual has mean 0 and variance 1), and leaves known pixels
 // bit-for-bit alone.
 func TestForwardOne(t *testing.T) {
-	base, _ := diffusion.NewNamedBase("linear", 1000)
-	p, err := NewProcess(base, "20", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := process20(t)
 	s := torch.NewNoGradScope()
 	defer s.Close()
 	m := s.Zeros(torch.Float32, torch.CPU, 1, 1, 64, 64)
@@ -128,5 +118,85 @@ func TestForwardOne(t *testing.T) {
 		if d := tensortest.MaxAbsDiff(t, s.Narrow(out, 3, 32, 32), s.Narrow(x, 3, 32, 32)); d != 0 {
 			t.Fatalf("k %d: known pixels moved by %g", k, d)
 		}
+	}
+}
+
+// process20 is RAD's process of 20 respaced steps over the linear
+// 1000-step chain, closed with the test.
+func process20(t *testing.T) *Process {
+	t.Helper()
+	base, _ := diffusion.NewNamedBase("linear", 1000)
+	p, err := NewProcess(base, "20", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// oracleModel knows that every image is the constant c: its eps is exact
+// for a hole at the timestep the sampler feeds (binary masks: the hole's is
+// the largest of Timesteps.Levels) and its variance is the posterior's
+// (interpolation -1), so every reverse step samples q(x_{k-1} | x_k, x0)
+// exactly.
+type oracleModel struct {
+	c    float64
+	abar []float64 // the unspaced chain's
+}
+
+func (o oracleModel) Predict(s *torch.Scope, x *torch.Tensor, ts Timesteps, _ *torch.Tensor) *torch.Tensor {
+	a := o.abar[int(ts.Levels[len(ts.Levels)-1])]
+	eps := s.DivScalar(s.SubScalar(x, math.Sqrt(a)*o.c), math.Sqrt(1-a))
+	return s.Cat(1, eps, s.FullLike(x, -1))
+}
+func (oracleModel) LearnSigma() bool { return true }
+
+// TestResampledMarginals: with an exact model of a point-mass data set the
+// hole's state after every reverse step has the marginal of the forward
+// process at its level, N(sqrt(A) c, 1 - A), also after jumps back; a jump
+// that took the wrong step's kernel would break it.
+func TestResampledMarginals(t *testing.T) {
+	base, _ := diffusion.NewNamedBase("linear", 1000)
+	p := process20(t)
+	s := torch.NewNoGradScope()
+	defer s.Close()
+	const c = 0.3
+	x0 := s.FullLike(s.Zeros(torch.Float32, torch.CPU, 1, 3, 64, 64), c)
+	m := s.Zeros(torch.Float32, torch.CPU, 1, 1, 64, 64)
+	s.Narrow(m, 3, 0, 48).Fill(1)
+	ro := ResampleOpts{JumpLength: 4, JumpNSample: 3}
+	times := JumpSchedule(20, ro.JumpLength, ro.JumpNSample)
+	var downs []int // the step of each call, in order
+	for i := 0; i+1 < len(times); i++ {
+		if times[i+1] < times[i] {
+			downs = append(downs, times[i])
+		}
+	}
+	ac := p.Schedule.Base.AlphasCumprod()
+	checked := 0
+	o := SampleOptions{Callback: func(i, total int, x, _ *torch.Tensor) {
+		k := downs[i-1] - 1 // x is at step k's level
+		if k < 0 {
+			return
+		}
+		res := s.DivScalar(s.SubScalar(s.Narrow(x, 3, 0, 48), math.Sqrt(ac[k])*c), math.Sqrt(1-ac[k]))
+		mean, _ := s.Mean(res).Item()
+		std, _ := s.Std(res).Item()
+		if math.Abs(mean) > 0.05 || math.Abs(std-1) > 0.05 {
+			t.Errorf("call %d (level of step %d): standardized hole mean %.3f std %.3f, want 0 and 1", i, k, mean, std)
+		}
+		checked++
+	}}
+	g := torch.NewGenerator(5)
+	defer g.Close()
+	out, err := p.SampleResampled(context.Background(), s, oracleModel{c: c, abar: base.AlphasCumprod()}, x0, m, g, o, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked != len(downs)-1 || len(downs) <= 20 {
+		t.Fatalf("checked %d of %d calls", checked, len(downs))
+	}
+	if d := tensortest.MaxAbsDiff(t, out, x0); d > 1e-4 {
+		t.Fatalf("the exact model's result is off the data by %g", d)
 	}
 }
