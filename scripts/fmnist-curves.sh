@@ -49,14 +49,15 @@ ev() { # name args...
   echo "eval $name: $(date +%T)"
   $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/$name" --resume "$@" >/dev/null
 }
-# evfirst NAME: NAME's first RP_N images scored on their own (the images RePaint ran on), from
-# NAME's kept batches (linked, so nothing is sampled again) into OUT/first<RP_N>/NAME; args as ev's but --n
+# evfirst NAME: NAME's N images read back from its kept batches (linked: the same batches, nothing is
+# sampled again) into OUT/first<RP_N>/NAME, with its first RP_N (the images RePaint ran on) also
+# scored on their own (--subset rows); args as ev's but --n
 evfirst() {
   local name=$1; shift
   [ -f "$OUT/first$RP_N/$name/report.json" ] && return
   [ -f "$OUT/$name/report.json" ] || return 0
   mkdir -p "$OUT/first$RP_N/$name"; ln -sfn "../../$name/parts" "$OUT/first$RP_N/$name/parts"
-  $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/first$RP_N/$name" --resume --n "$RP_N" "$@" >/dev/null
+  $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/first$RP_N/$name" --resume --n "$N" --subset "$RP_N" "$@" >/dev/null
 }
 x0() { # name args...
   local name=$1; shift
@@ -71,7 +72,10 @@ if [ "$STAGE" = all ] || [ "$STAGE" = eval ]; then
   ev mean-fill --base "$BASE" --sampler mean-fill --n "$N"
   evfirst cfg1 --base "$BASE" --sampler rad
   evfirst mean-fill --base "$BASE" --sampler mean-fill
-  ev repaint --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 50
+  # RePaint's report is named by its N (repaint-<RP_N>); its batches are kept in one place, OUT/repaint/parts,
+  # so a larger RP_N later samples only the images it adds
+  mkdir -p "$OUT/repaint/parts" "$OUT/repaint-$RP_N"; ln -sfn ../repaint/parts "$OUT/repaint-$RP_N/parts"
+  ev repaint-$RP_N --base "$BASE" --sampler repaint --n "$RP_N" --batch-size 50
   x0 base-repaint --base "$BASE" --mode repaint
   x0 cfg1 --base "$BASE" --mode rad
   for b in $BUDGETS; do
@@ -90,13 +94,13 @@ if [ "$STAGE" = all ] || [ "$STAGE" = plot ]; then
   /usr/bin/python3 - "$OUT" "$RP_N" <<'PY'
 import csv, glob, json, math, os, sys
 out, rp_n = sys.argv[1], int(sys.argv[2])
-def rows(name):
+def rows(name, subset=False):  # the report's rows of all its images, or of its --subset
     try:
-        return {r['masks']: r for r in json.load(open(os.path.join(out, name, 'report.json')))['rows'] if not r.get('subset')}
+        return {r['masks']: r for r in json.load(open(os.path.join(out, name, 'report.json')))['rows'] if bool(r.get('subset')) == subset}
     except (OSError, ValueError, KeyError):
         return {}
 metrics = {'kid': ('kid_mean', 'kid_std'), 'lpips': ('lpips_style', None), 'psnr': ('psnr_hole', None), 'fid': ('fid', None)}
-ref = {'cfg1': rows('cfg1'), 'repaint': rows('repaint')}
+ref = {'cfg1': rows('cfg1'), 'repaint': rows(f'repaint-{rp_n}')}
 table = ['| masks | method | steps | images | FID | KID (mean ± std) | LPIPS-style | PSNR hole |', '|---|---|---|---|---|---|---|---|']
 for a in ('rad', 'cfg2'):
     runs = sorted((int(d.rsplit('-', 1)[1]), rows(os.path.basename(d))) for d in glob.glob(os.path.join(out, a + '-[0-9]*')))
@@ -135,14 +139,14 @@ def paired(a, b, key):
     return m, math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d))
 first = os.path.join(out, f'first{rp_n}')
 names = sorted(os.path.basename(d) for d in glob.glob(os.path.join(first, '*')) if os.path.isfile(os.path.join(d, 'report.json')))
-rp = os.path.join(out, 'repaint')
+rp = os.path.join(out, f'repaint-{rp_n}')
 table = [f'| masks | method | images | FID | KID (mean ± std) | LPIPS-style | PSNR hole | PSNR - RePaint (paired) | LPIPS-style - RePaint (paired) |',
          '|---|---|---|---|---|---|---|---|---|']
 for kind in ('box', 'wide', 'extreme'):
     ref = per_image(rp, kind)
     for name in names + ['repaint']:
         d = rp if name == 'repaint' else os.path.join(first, name)
-        x = rows(os.path.relpath(d, out)).get(kind)
+        x = rows(os.path.relpath(d, out), subset=name != 'repaint').get(kind)
         if not x:
             continue
         cells = []
