@@ -174,6 +174,11 @@ func run(out, title, xlab, ylab string, logx bool, series, hlines []string) erro
 		p.Add(l)
 		p.Legend.Add(name, l)
 	}
+	// room above the data for the legend, and no line on the frame
+	if r := p.Y.Max - p.Y.Min; r > 0 {
+		p.Y.Max += 0.3 * r
+		p.Y.Min -= 0.05 * r
+	}
 	p.Legend.Top = true
 	return atomicfile.Write(out, func(w io.Writer) error {
 		c := vgimg.NewWith(vgimg.UseWH(8*vg.Inch, 4.8*vg.Inch), vgimg.UseDPI(100))
