@@ -157,14 +157,12 @@ func newReport(cfg *RunConfig, sm *sampler) *Report {
 	switch cfg.Method {
 	case MethodRADDDIM:
 		info.Eta = cfg.Eta
-	}
-	if cfg.Resample > 1 && cfg.Method != MethodRePaint {
-		info.Resample, info.JumpLength = cfg.Resample, cfg.JumpLength
-	}
-	switch cfg.Method {
 	case MethodRePaint:
 		info.JumpLength, info.JumpNSample = cfg.JumpLength, cfg.JumpNSample
 		info.ScalarEmbedding = true // RePaint is defined on the scalar embedding
+	}
+	if cfg.Resample > 1 { // RAD's process only (RunConfig.check)
+		info.Resample, info.JumpLength = cfg.Resample, cfg.JumpLength
 	}
 	return &Report{Config: info}
 }

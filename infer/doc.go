@@ -4,8 +4,11 @@
 // process, generator, options): RAD's ancestral sampler (the default: 100
 // respaced steps of phase 1 with ADM's learned variance), RAD DDIM, and the
 // RePaint baseline on the scalar embedding (respacing 250, jump length 10,
-// 10 resamplings: 2,410 model calls). The noise-level-to-timestep mapping
-// (diffusion.TimestepMapper) lives apart from them.
+// 10 resamplings: 2,410 model calls). Process.SampleResampled runs
+// RePaint's jump schedule over RAD's own process, a departure kept to tell
+// RePaint's resampling from its model (docs/DESIGN.md §4.9). The
+// noise-level-to-timestep mapping (diffusion.TimestepMapper) lives apart
+// from them.
 //
 // Mask convention: 1 = hole. Hole pixels start from noise only: the input's
 // content under a hole (m = 1) is never read. Known pixels (m = 0) start
