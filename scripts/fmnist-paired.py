@@ -58,7 +58,7 @@ def main():
         if not idx:
             print(f'{kind}: no image in both runs', file=sys.stderr)
             continue
-        for key, label, fmt in (('psnr_hole', 'PSNR hole (dB)', '{:.2f}'), ('lpips_style', 'LPIPS-style', '{:.4f}')):
+        for key, label, fmt in (('psnr_hole', 'PSNR hole (dB)', '{:.2f}'), ('lpips_style', 'LPIPS-style', '{:.5f}')):
             xa = [float(a[i][key]) for i in idx]
             xb = [float(b[i][key]) for i in idx]
             ma, _ = mean_se(xa)
