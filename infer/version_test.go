@@ -79,12 +79,7 @@ func codeHash(t *testing.T, patterns []string) string {
 // (version.go) and record the new hash here, so that cached samples made
 // by the old code are not reused.
 func TestSamplerVersion(t *testing.T) {
-	got := codeHash(t, samplerSources)
-	want, ok := samplerCode[SamplerVersion]
-	if !ok || got != want {
-		t.Fatalf("the sampling code's hash is %s, SamplerVersion %d was recorded as %q: the code changed; "+
-			"bump SamplerVersion in version.go and add %d: %q to samplerCode", got, SamplerVersion, want, SamplerVersion+1, got)
-	}
+	checkCodeVersion(t, "SamplerVersion", samplerSources, SamplerVersion, samplerCode)
 	// comments do not count, code does
 	dir := t.TempDir()
 	a, b, c := filepath.Join(dir, "a", "x.go"), filepath.Join(dir, "b", "x.go"), filepath.Join(dir, "c", "x.go")
@@ -156,9 +151,16 @@ var resampleCode = map[int]string{
 // TestResampleVersion: resample.go is the code ResampleVersion was
 // recorded with; when it fails, bump ResampleVersion and record the hash.
 func TestResampleVersion(t *testing.T) {
-	got := codeHash(t, []string{"resample.go"})
-	if want, ok := resampleCode[ResampleVersion]; !ok || got != want {
-		t.Fatalf("resample.go's hash is %s, ResampleVersion %d was recorded as %q: the code changed; "+
-			"bump ResampleVersion and add %d: %q to resampleCode", got, ResampleVersion, want, ResampleVersion+1, got)
+	checkCodeVersion(t, "ResampleVersion", []string{"resample.go"}, ResampleVersion, resampleCode)
+}
+
+// checkCodeVersion fails unless the code of the files matching patterns
+// hashes to what version (the constant named name) was recorded with.
+func checkCodeVersion(t *testing.T, name string, patterns []string, version int, recorded map[int]string) {
+	t.Helper()
+	got := codeHash(t, patterns)
+	if want, ok := recorded[version]; !ok || got != want {
+		t.Fatalf("the hash of %v is %s, %s %d was recorded as %q: the code changed; "+
+			"bump %s and record %d: %q", patterns, got, name, version, want, name, version+1, got)
 	}
 }
