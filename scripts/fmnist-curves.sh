@@ -54,10 +54,9 @@ ev() { # name args...
 # scored on their own (--subset rows); args as ev's but --n
 evfirst() {
   local name=$1; shift
-  [ -f "$OUT/first$RP_N/$name/report.json" ] && return
   [ -f "$OUT/$name/report.json" ] || return 0
   mkdir -p "$OUT/first$RP_N/$name"; ln -sfn "../../$name/parts" "$OUT/first$RP_N/$name/parts"
-  $R eval --data $FM/t10k-images-idx3-ubyte.gz --masks box,wide,extreme --out "$OUT/first$RP_N/$name" --resume --n "$N" --subset "$RP_N" "$@" >/dev/null
+  ev "first$RP_N/$name" --n "$N" --subset "$RP_N" "$@"
 }
 x0() { # name args...
   local name=$1; shift
@@ -92,8 +91,11 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = plot ]; then
   /usr/bin/python3 - "$OUT" "$RP_N" <<'PY'
-import csv, glob, json, math, os, sys
+import glob, importlib.util, json, os, sys
 out, rp_n = sys.argv[1], int(sys.argv[2])
+spec = importlib.util.spec_from_file_location('fmnist_paired', 'scripts/fmnist-paired.py')
+fp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fp)  # per_image, mean_se: the paired differences of scripts/fmnist-paired.py
 def rows(name, subset=False):  # the report's rows of all its images, or of its --subset
     try:
         return {r['masks']: r for r in json.load(open(os.path.join(out, name, 'report.json')))['rows'] if bool(r.get('subset')) == subset}
@@ -126,17 +128,14 @@ print('\n'.join(table))
 # per-image PSNR and LPIPS-style against RePaint's on the same image (paired mean ± SE).
 def per_image(d, kind):
     try:
-        with open(os.path.join(d, f'per-image-{kind}.csv')) as f:
-            return {int(r['index']): r for r in csv.DictReader(f) if int(r['index']) < rp_n}
+        return {i: r for i, r in fp.per_image(d, kind).items() if i < rp_n}
     except OSError:
         return {}
 def paired(a, b, key):
     idx = sorted(set(a) & set(b))
-    d = [float(a[i][key]) - float(b[i][key]) for i in idx]
-    if len(d) < 2:
+    if len(idx) < 2:
         return None
-    m = sum(d) / len(d)
-    return m, math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d))
+    return fp.mean_se([float(a[i][key]) - float(b[i][key]) for i in idx])
 first = os.path.join(out, f'first{rp_n}')
 names = sorted(os.path.basename(d) for d in glob.glob(os.path.join(first, '*')) if os.path.isfile(os.path.join(d, 'report.json')))
 rp = os.path.join(out, f'repaint-{rp_n}')
