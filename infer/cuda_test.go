@@ -23,7 +23,7 @@ func TestCUDAInpaint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.ModelCalls != 100 || st.Device != "cuda:0" {
+	if st.ModelCalls != DefaultGuidedSteps || st.Device != "cuda:0" {
 		t.Fatalf("stats %+v", st)
 	}
 	knownEqual(t, pngRoundTrip(t, a), img, mask)

@@ -125,12 +125,29 @@ func TestGuidedStartsAndCoarseToFine(t *testing.T) {
 			other.Pix[other.PixOffset(x, y)] ^= 0xff
 		}
 	}
+	// default steps: a noise start takes DefaultSteps, a guided one
+	// DefaultGuidedSteps, and coarse-to-fine's finer levels start guided
+	for _, tc := range []struct {
+		o     Options
+		calls int64
+	}{
+		{Options{Init: InitNoise, CoarseToFine: SwitchOff}, DefaultSteps},
+		{Options{Init: InitEdges, CoarseToFine: SwitchOff}, DefaultGuidedSteps},
+		{Options{Init: InitNoise, CoarseToFine: SwitchOn}, DefaultSteps + 2*DefaultGuidedSteps},
+	} {
+		tc.o.Seed, tc.o.Resolution = 4, ResolutionNative
+		_, st, err := ip.Inpaint(ctx, img, mask, tc.o)
+		if err != nil || st.ModelCalls != tc.calls || st.Steps != tc.o.SamplingSteps() && tc.o.CoarseToFine == SwitchOff {
+			t.Errorf("%+v: %v, %d calls (want %d), %d steps", tc.o, err, st.ModelCalls, tc.calls, st.Steps)
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		o      Options
 		levels int
 	}{
 		{"harmonic", Options{Init: InitHarmonic, CoarseToFine: SwitchOff}, 1},
+		{"edges", Options{Init: InitEdges, CoarseToFine: SwitchOff}, 1},
 		// 40x36 -> 20x18 -> 10x9 (not below half the model's 16)
 		{"coarse on", Options{CoarseToFine: SwitchOn}, 3},
 		{"coarse auto", Options{}, 1}, // an 11 px reach, the model's 16
@@ -254,5 +271,24 @@ func TestCropAroundMask(t *testing.T) {
 	}
 	if _, _, err := ip.Inpaint(ctx, img, mask, Options{Crop: "sometimes"}); err == nil {
 		t.Error("crop \"sometimes\": no error")
+	}
+}
+
+// SamplingSteps: Steps when set, else by the start.
+func TestSamplingSteps(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want int
+	}{
+		{Options{}, DefaultGuidedSteps},
+		{Options{Init: InitHarmonic}, DefaultGuidedSteps},
+		{Options{Init: InitEdges}, DefaultGuidedSteps},
+		{Options{Init: InitNoise}, DefaultSteps},
+		{Options{Init: InitNoise, Steps: 40}, 40},
+		{Options{Steps: 3}, 3},
+	} {
+		if got := tc.o.SamplingSteps(); got != tc.want {
+			t.Errorf("%+v: %d steps, want %d", tc.o, got, tc.want)
+		}
 	}
 }

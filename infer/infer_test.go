@@ -235,8 +235,16 @@ func TestInpaintKnownRegionAndSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.ModelCalls != 100 || st.Steps != 100 || st.Sampler != "rad" {
+	// the default start is guided: DefaultGuidedSteps; from noise: DefaultSteps
+	if st.ModelCalls != DefaultGuidedSteps || st.Steps != DefaultGuidedSteps || st.Sampler != "rad" || st.Init != "harmonic" {
 		t.Fatalf("stats %+v", st)
+	}
+	if _, st, err := ip.Inpaint(context.Background(), img, mask, Options{Seed: 7, Init: InitNoise}); err != nil ||
+		st.ModelCalls != DefaultSteps || st.Steps != DefaultSteps {
+		t.Fatalf("noise start: %v, stats %+v", err, st)
+	}
+	if _, st, err := ip.Inpaint(context.Background(), img, mask, Options{Seed: 7, Steps: 7}); err != nil || st.ModelCalls != 7 {
+		t.Fatalf("7 steps: %v, stats %+v", err, st)
 	}
 	if n := knownEqual(t, pngRoundTrip(t, out), img, mask); n < 100 {
 		t.Fatalf("only %d hole pixels changed", n)

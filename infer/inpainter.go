@@ -102,7 +102,7 @@ func (ip *Inpainter) BaseSteps() int { return ip.base.N() }
 // Options of one Inpaint call.
 type Options struct {
 	Sampler Kind    // RAD (default), RADDDIM or RePaint
-	Steps   int     // respaced steps (default 100; RePaint: its Respacing)
+	Steps   int     // respaced steps (0: SamplingSteps's default; RePaint: its Respacing)
 	Eta     float64 // DDIM eta
 	Seed    uint64
 	// Class is the label of a class-conditional model (ignored otherwise).
@@ -430,6 +430,9 @@ func (ip *Inpainter) inpaintWhole(ctx context.Context, img, mask image.Image, o 
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.Steps == 0 && kindOr(o.Sampler) != RePaint {
+		o.Steps = defaultSteps(o.Init.resolve() != InitNoise || coarse.levels > 0)
+	}
 	st.ModelCalls += coarse.calls
 	st.Init, st.Levels = string(o.Init.resolve()), coarse.levels+1
 	pw, ph := ww, wh
@@ -529,7 +532,7 @@ func (ip *Inpainter) sample(ctx context.Context, s *torch.Scope, x0, m, y *torch
 	cb func(i, total int, x, predX0 *torch.Tensor)) (*torch.Tensor, int64, int, error) {
 	steps := o.Steps
 	if steps == 0 {
-		steps = 100
+		steps = DefaultSteps
 	}
 	if steps < 1 || steps > ip.base.N() {
 		return nil, 0, 0, fmt.Errorf("inpaint: %d steps: the base chain has %d (use 1..%d)", steps, ip.base.N(), ip.base.N())

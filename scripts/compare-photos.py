@@ -4,7 +4,7 @@
 Cuts 128 x 128 crops from the held-out photos (each resized so that its
 shorter side is 512, the training scale), makes seeded thin-stroke and box
 masks with `radctl masks`, inpaints them with `radctl infer` (the shipped
-model, 100 RAD steps) and scores the fills against OpenCV's Telea
+model, its default steps) and scores the fills against OpenCV's Telea
 inpainting and a mean fill (the mean of the known pixels per channel):
 PSNR over the hole, on [0, 1]. Needs Debian's python3-opencv (Telea) and
 numpy; run from the repository root after scripts/setup.sh and
@@ -22,7 +22,7 @@ ap.add_argument("--heldout", default="data/photos-heldout")
 ap.add_argument("--crops", type=int, default=4, help="crops per photo")
 ap.add_argument("--size", type=int, default=128)
 ap.add_argument("--radctl", default="./bin/radctl")
-ap.add_argument("--steps", type=int, default=100)
+ap.add_argument("--steps", type=int, default=0, help="radctl infer --steps (0: its default: 25 from the default guided start, 100 from noise)")
 ap.add_argument("--sampler", default="rad", help="radctl infer --sampler (rad, rad-ddim: eta 0)")
 ap.add_argument("--base", help="a model file for radctl infer --base (default: the shipped model)")
 ap.add_argument("--average", type=int, default=1, help="radctl infer --average: the mean of this many samples per image")
@@ -86,7 +86,7 @@ for kind in args.kinds.split(","):
     rows[kind]["rad_seconds_per_image"] = secs / n
 json.dump(rows, open(os.path.join(args.work, "compare.json"), "w"), indent=1)
 avg = f", mean of {args.average}" if args.average > 1 else ""
-print(f"| masks | images | hole | RAD ({args.sampler}, {args.steps} steps{avg}) | Telea | mean fill | RAD s/image |")
+print(f"| masks | images | hole | RAD ({args.sampler}, {args.steps or 'default'} steps{avg}) | Telea | mean fill | RAD s/image |")
 print(f"|---|---|---|---|---|---|---|")
 for kind, r in rows.items():
     f = lambda k: f"{r[k]['psnr_mean']:.2f} ± {r[k]['psnr_std']:.2f}"

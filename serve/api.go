@@ -321,7 +321,8 @@ func (s *Server) request(p *params) (*request, *apiError) {
 	if p.Steps != nil {
 		o.Steps = *p.Steps
 	}
-	if base := s.ip.BaseSteps(); o.Steps < 1 || o.Steps > base {
+	// 0 (the default's default) lets infer choose by the start
+	if base := s.ip.BaseSteps(); o.Steps < 0 || o.Steps > base || (p.Steps != nil && o.Steps < 1) {
 		return nil, errorf(http.StatusBadRequest, "steps: %d is outside 1..%d (the model's chain)", o.Steps, base)
 	}
 	if o.Sampler == infer.RePaint {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/radinpaint/rad/infer"
 )
 
 // TestInpaintHappyPath: multipart and JSON requests answer a PNG of the
@@ -626,5 +629,27 @@ func TestHealthMetricsPage(t *testing.T) {
 	}
 	if w := get("/v1/demo/image.png"); w.Code != 200 || w.Header().Get("Content-Type") != "image/png" {
 		t.Fatalf("demo image: %d", w.Code)
+	}
+}
+
+// A service whose default steps are 0 (radctl serve's default) lets infer
+// choose by the start: the default guided start takes
+// infer.DefaultGuidedSteps; a request's own steps win; /v1/config says 0.
+func TestDefaultStepsByStart(t *testing.T) {
+	s, _ := newServer(t, 1, Config{})
+	s.cfg.Defaults.Steps = 0
+	img, mask := pngBytes(t, testImage(32, 32)), pngBytes(t, boxMask(32, 32, 8, 8, 24, 24))
+	w := post(t, s, "/v1/inpaint", img, mask, map[string]string{"seed": "1"})
+	if w.Code != 200 || w.Header().Get("X-Steps") != fmt.Sprint(infer.DefaultGuidedSteps) ||
+		w.Header().Get("X-Model-Calls") != fmt.Sprint(infer.DefaultGuidedSteps) {
+		t.Fatalf("default: %d, X-Steps %q, X-Model-Calls %q", w.Code, w.Header().Get("X-Steps"), w.Header().Get("X-Model-Calls"))
+	}
+	w = post(t, s, "/v1/inpaint", img, mask, map[string]string{"seed": "1", "steps": "3"})
+	if w.Code != 200 || w.Header().Get("X-Steps") != "3" {
+		t.Fatalf("steps 3: %d, X-Steps %q", w.Code, w.Header().Get("X-Steps"))
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(get(s, "/v1/config").Body.Bytes(), &cfg); err != nil || cfg["steps"] != 0.0 {
+		t.Fatalf("config: %v, steps %v", err, cfg["steps"])
 	}
 }

@@ -82,7 +82,8 @@ type Config struct {
 	Token        string
 	AllowedHosts []string
 	CheckOrigin  bool
-	// Defaults are the options of a request that sets none: Steps (100),
+	// Defaults are the options of a request that sets none: Steps (0: infer
+	// chooses by the start, Options.SamplingSteps),
 	// Sampler (rad), and the working size (Resolution, MaxSide,
 	// MaxTilePixels), which requests cannot change.
 	Defaults infer.Options
@@ -157,7 +158,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SampleBytes == nil {
 		cfg.SampleBytes = cfg.Inpainter.SampleBytes
 	}
-	def(&cfg.Defaults.Steps, 100)
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 32 << 20
 	}
@@ -351,7 +351,7 @@ func (s *Server) run(ctx context.Context, req *request, progress func(i, total i
 			}
 		}
 		if preview != nil && k == 0 {
-			o.PreviewEvery = max(1, o.Steps/10)
+			o.PreviewEvery = max(1, o.SamplingSteps()/10)
 			if o.Sampler == infer.RePaint {
 				o.PreviewEvery *= 10 // about ten model calls per step
 			}

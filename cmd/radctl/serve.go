@@ -41,7 +41,7 @@ func init() {
 			&cli.IntFlag{Name: "batch-size", Value: 4, Usage: "most requests sampled together as one batch (the Inpainter's MaxBatch)"},
 			&cli.IntFlag{Name: "workers", Value: 1, Usage: "batches sampled at once"},
 			&cli.IntFlag{Name: "queue", Value: 32, Usage: "samples that may wait beyond the running ones (then 429 with Retry-After)"},
-			&cli.IntFlag{Name: "steps", Value: 100, Usage: "default sampling steps of a request"},
+			&cli.IntFlag{Name: "steps", Value: 0, Usage: fmt.Sprintf("default sampling steps of a request (0: %d from a guided start, %d from noise)", infer.DefaultGuidedSteps, infer.DefaultSteps)},
 			&cli.StringFlag{Name: "sampler", Value: "rad", Usage: "default sampler of a request: rad, rad-ddim or repaint"},
 			&cli.Int64Flag{Name: "max-upload-bytes", Value: 32 << 20, Usage: "largest request body (413 above)"},
 			&cli.IntFlag{Name: "max-pixels", Value: 4 << 20, Usage: "largest width x height of an image (413 above)"},

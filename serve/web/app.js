@@ -186,7 +186,7 @@ async function run() {
   const fd = new FormData();
   fd.append("image", imgBlob, "image");
   fd.append("mask", m.blob, "mask.png");
-  fd.append("steps", $("steps").value);
+  if ($("steps").value) fd.append("steps", $("steps").value); // empty: the server's default
   fd.append("seed", $("seed").value || "0");
   fd.append("average", $("average").value || "1");
   fd.append("sampler", $("sampler").value);
@@ -282,7 +282,7 @@ function showResult(blob, headers) {
 
 // the server's defaults
 fetch("/v1/config").then((r) => r.json()).then((c) => {
-  $("steps").value = c.steps;
+  $("steps").value = c.steps || ""; // 0: the server chooses by the start
   $("steps").max = c.base_steps;
   $("average").max = c.max_n;
   $("sampler").value = c.sampler;
