@@ -36,8 +36,9 @@ const (
 	edgeMaxAngle    = 25.0 // degrees between an end's isophote and the segment
 	edgeMaxColour   = 0.35 // crosswise side mismatch over the two contrasts
 	edgeMaxLines    = 16
-	edgeSpacing     = 4 // pixels between two ends (non-maximum suppression)
-	edgeWindow      = 3 // half-size of the window around an end
+	edgeMaxEnds     = 256 // the strongest ends kept: pairing is quadratic
+	edgeSpacing     = 4   // pixels between two ends (non-maximum suppression)
+	edgeWindow      = 3   // half-size of the window around an end
 	edgeTrail       = 10.0
 	edgeFalloff     = 12.0 // pixels behind an end the edge must persist
 )
@@ -192,6 +193,9 @@ func edgeEnds(x []float32, known []bool, c, w, h int) []edgeEnd {
 		}
 		if ok {
 			ends = append(ends, e)
+			if len(ends) == edgeMaxEnds {
+				break
+			}
 		}
 	}
 	return ends

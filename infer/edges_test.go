@@ -162,3 +162,32 @@ func BenchmarkEdgeFill256(b *testing.B) {
 		edgeFill(x, known, 3, 256, 256)
 	}
 }
+
+// Many parallel edges (vertical stripes 8 px wide across a box hole): each
+// stripe's edges are continued, at most edgeMaxLines of them, and the fill
+// is far closer to the stripes than the membrane's grey.
+func TestEdgeFillStripes(t *testing.T) {
+	const w = 96
+	x := make([]float32, 3*w*w)
+	known := make([]bool, w*w)
+	for y := 0; y < w; y++ {
+		for xx := 0; xx < w; xx++ {
+			i := y*w + xx
+			v := float32(-0.7)
+			if (xx/8)%2 == 1 {
+				v = 0.7
+			}
+			for ch := 0; ch < 3; ch++ {
+				x[ch*w*w+i] = v
+			}
+			known[i] = !(xx >= 20 && xx < 76 && y >= 30 && y < 66)
+		}
+	}
+	fill, n := edgeFill(x, known, 3, w, w)
+	mem := harmonicFill(x, known, 3, w, w)
+	e, m := holeMSE(fill, x, known, 3, w*w), holeMSE(mem, x, known, 3, w*w)
+	t.Logf("%d segments, hole MSE %.4f (membrane %.4f)", n, e, m)
+	if n < 4 || n > edgeMaxLines || e > 0.5*m {
+		t.Errorf("stripes: %d segments, hole MSE %.4f against the membrane's %.4f", n, e, m)
+	}
+}

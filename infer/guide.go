@@ -34,8 +34,10 @@ const (
 
 // DefaultInit is the start of Options.Init's zero value: the one that
 // measured best on held-out large holes without losing thin strokes
-// (docs/RESULTS.md §1b).
-const DefaultInit = InitHarmonic
+// (docs/RESULTS.md §1b). The edge fill is the membrane wherever it finds
+// no edge to continue; where it finds one it draws it (the demo picture's
+// horizon) and on photos it measured neutral to better.
+const DefaultInit = InitEdges
 
 // ParseInit reads "default" (or ""), "noise", "harmonic" and "edges".
 func ParseInit(s string) (Init, error) {

@@ -236,7 +236,7 @@ func TestInpaintKnownRegionAndSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	// the default start is guided: DefaultGuidedSteps; from noise: DefaultSteps
-	if st.ModelCalls != DefaultGuidedSteps || st.Steps != DefaultGuidedSteps || st.Sampler != "rad" || st.Init != "harmonic" {
+	if st.ModelCalls != DefaultGuidedSteps || st.Steps != DefaultGuidedSteps || st.Sampler != "rad" || st.Init != string(DefaultInit) {
 		t.Fatalf("stats %+v", st)
 	}
 	if _, st, err := ip.Inpaint(context.Background(), img, mask, Options{Seed: 7, Init: InitNoise}); err != nil ||

@@ -154,9 +154,10 @@ type Options struct {
 	// one, they run as one batch). Progress and Preview follow the first
 	// sample. 0 and 1 mean one sample.
 	Average int
-	// Init is how the hole starts: InitNoise (pure noise, RAD's own start)
-	// or InitHarmonic (a guided start from the membrane fill of the hole,
-	// regenerated to InitStrength); the zero value is DefaultInit. Guided
+	// Init is how the hole starts: InitNoise (pure noise, RAD's own start),
+	// InitHarmonic (a guided start from the membrane fill of the hole,
+	// regenerated to InitStrength) or InitEdges (the same with the edges
+	// that cross the hole continued); the zero value is DefaultInit. Guided
 	// starts and coarse-to-fine take mask levels >= 0.5 as the hole.
 	Init Init
 	// InitStrength is the level, in (0, 1], that a guided start gives the
