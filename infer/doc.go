@@ -10,8 +10,13 @@
 // noise-level-to-timestep mapping (diffusion.TimestepMapper) lives apart
 // from them.
 //
-// Mask convention: 1 = hole. Hole pixels start from noise only: the input's
-// content under a hole (m = 1) is never read. Known pixels (m = 0) start
+// The Inpainter starts a hole from a guess by default (Options.Init: the
+// membrane fill with straight edges continued, partly noised; then 25
+// steps instead of 100, Options.SamplingSteps; docs/DESIGN.md §4.8).
+//
+// Mask convention: 1 = hole. Hole pixels start from noise or from a guess
+// computed from the known pixels: the input's content under a hole
+// (m = 1) is never read. Known pixels (m = 0) start
 // and stay exactly as given. Gray levels 0 < m < 1 are partial-strength
 // regeneration: such a pixel starts from its own noise level
 // sqrt(A) x0 + sqrt(1 - A) eps with A = 1 - nu m, so it keeps part of its
