@@ -72,6 +72,9 @@ func runServe(c *cli.Context) error {
 	default:
 		return fmt.Errorf("--sampler %q: want rad, rad-ddim or repaint", def.Sampler)
 	}
+	if def.Steps < 0 {
+		return fmt.Errorf("--steps %d: want 0 (by the start: %d guided, %d from noise) or a number of steps", def.Steps, infer.DefaultGuidedSteps, infer.DefaultSteps)
+	}
 	if c.Int("batch-size") < 1 || c.Int("workers") < 1 || c.Int("queue") < 0 || c.Int("max-uploads") < 1 {
 		return fmt.Errorf("--batch-size, --workers and --max-uploads must be >= 1, --queue >= 0")
 	}

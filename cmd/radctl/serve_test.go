@@ -22,6 +22,9 @@ func TestServeCommand(t *testing.T) {
 	if _, err := run(t, "serve", "--random-model", "--sampler", "ddpm"); err == nil || !strings.Contains(err.Error(), "--sampler") {
 		t.Fatalf("bad --sampler: %v", err)
 	}
+	if _, err := run(t, "serve", "--random-model", "--steps", "-2"); err == nil || !strings.Contains(err.Error(), "--steps -2") {
+		t.Fatalf("bad --steps: %v", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
