@@ -96,11 +96,13 @@ func (o Options) SamplingSteps() int {
 }
 
 // DefaultCoarseReach is CoarseReach's default in units of the model's
-// training size: coarse-to-fine starts when the hole's largest distance to
-// a known pixel is above the training size itself. With the guided start
-// the photo model fills 72-104 px boxes at 256 better in one level than in
-// three (docs/RESULTS.md §1b), so the coarse levels are kept for holes
-// wider than twice its 64 px patches.
+// training size: the distance over which a guided start's levels grow is
+// a quarter of it. Coarse-to-fine's auto mode starts only with an explicit
+// CoarseReach (when the hole's largest distance to a known pixel is above
+// it): at this default reach (64 px for the photo model) it measured worse
+// than one level from the guided start both on 72-104 px boxes at 256 and
+// on 166-217 px boxes at 512 (-0.29 ± 0.11 dB, paired, at 1.3 times the
+// time; docs/RESULTS.md §1b).
 const DefaultCoarseReach = 1.0
 
 // DefaultRefineStrength is the level of the hole pixels when a finer level
@@ -394,7 +396,7 @@ func (ip *Inpainter) guide(ctx context.Context, x, m []float32, w, h int, res Re
 		return x, m, coarseCost{}, nil
 	}
 	coarse := res == ResolutionNative && o.CoarseToFine != SwitchOff && min(w, h)/2 >= cfg.ImageSize/2 &&
-		(o.CoarseToFine == SwitchOn || maxHoleDistance(m, w, h) > reach)
+		(o.CoarseToFine == SwitchOn || o.CoarseReach > 0 && maxHoleDistance(m, w, h) > reach)
 	if !coarse && o.Init.resolve() == InitNoise {
 		return x, m, coarseCost{}, nil
 	}

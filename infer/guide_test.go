@@ -125,6 +125,18 @@ func TestGuidedStartsAndCoarseToFine(t *testing.T) {
 			other.Pix[other.PixOffset(x, y)] ^= 0xff
 		}
 	}
+	// auto starts coarse-to-fine only with an explicit CoarseReach, even
+	// for a hole far wider than the model's training size
+	big, bigMask := randomImage(80, 72, 3), boxMask(80, 72, 8, 8, 72, 64)
+	for _, tc := range []struct {
+		reach  float64
+		levels int
+	}{{0, 1}, {16, 2}} { // 28 px at 80 x 72, 14 at 40 x 36
+		_, st, err := ip.Inpaint(ctx, big, bigMask, Options{Steps: 3, Seed: 1, Resolution: ResolutionNative, CoarseReach: tc.reach})
+		if err != nil || st.Levels != tc.levels {
+			t.Errorf("auto, reach %g: %v, %d levels (want %d)", tc.reach, err, st.Levels, tc.levels)
+		}
+	}
 	// default steps: a noise start takes DefaultSteps, a guided one
 	// DefaultGuidedSteps, and coarse-to-fine's finer levels start guided
 	for _, tc := range []struct {
@@ -150,7 +162,7 @@ func TestGuidedStartsAndCoarseToFine(t *testing.T) {
 		{"edges", Options{Init: InitEdges, CoarseToFine: SwitchOff}, 1},
 		// 40x36 -> 20x18 -> 10x9 (not below half the model's 16)
 		{"coarse on", Options{CoarseToFine: SwitchOn}, 3},
-		{"coarse auto", Options{}, 1}, // an 11 px reach, the model's 16
+		{"coarse auto", Options{}, 1}, // without CoarseReach auto never starts
 		{"coarse auto, reach 4", Options{CoarseReach: 4}, 3},
 		{"coarse auto, reach 8", Options{CoarseReach: 8}, 2}, // 11 px, then 5.5
 		{"coarse auto, long reach", Options{CoarseReach: 30}, 1},

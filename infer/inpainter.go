@@ -169,8 +169,9 @@ type Options struct {
 	// (recursively, while the hole is still large and the image at least
 	// half the model's size), upsamples that result and regenerates it at
 	// the working size from a guided start of level RefineStrength. Auto
-	// (the default) does it when the hole's largest distance to a known
-	// pixel is above CoarseReach at the working size; On always (while the
+	// (the default) does it when CoarseReach is set and the hole's largest
+	// distance to a known pixel is above it at the working size (without
+	// CoarseReach, never: see DefaultCoarseReach); On always (while the
 	// image allows), Off never. Native resolution only.
 	CoarseToFine Switch
 	// CoarseReach is the distance in pixels the model carries context
