@@ -59,7 +59,7 @@ type edgeSegment struct{ a, b edgeEnd }
 func edgeEnds(x []float32, known []bool, c, w, h int) []edgeEnd {
 	at := func(ch, i int) float64 { return float64(x[ch*w*h+i]) }
 	var cands []edgeEnd
-	score := map[int]float64{}
+	var score []float64 // per candidate: contrast x coherence
 	for y := 0; y < h; y++ {
 		for xx := 0; xx < w; xx++ {
 			i := y*w + xx
@@ -171,7 +171,7 @@ func edgeEnds(x []float32, known []bool, c, w, h int) []edgeEnd {
 			if contrast < edgeMinContrast || !edgePersists(x, known, c, w, h, px, py, ex, ey, left, right) {
 				continue
 			}
-			score[len(cands)] = contrast * (l1 - l2) / (l1 + l2)
+			score = append(score, contrast*(l1-l2)/(l1+l2))
 			cands = append(cands, edgeEnd{x: px, y: py, ex: ex, ey: ey, left: left, right: right, contrast: contrast})
 		}
 	}
