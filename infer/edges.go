@@ -36,11 +36,11 @@ const (
 	edgeMaxAngle    = 25.0 // degrees between an end's isophote and the segment
 	edgeMaxColour   = 0.35 // crosswise side mismatch over the two contrasts
 	edgeMaxLines    = 16
-	edgeMaxEnds     = 256 // the strongest ends kept: pairing is quadratic
-	edgeSpacing     = 4   // pixels between two ends (non-maximum suppression)
-	edgeWindow      = 3   // half-size of the window around an end
-	edgeTrail       = 10.0
-	edgeFalloff     = 12.0 // pixels behind an end the edge must persist
+	edgeMaxEnds     = 256  // the strongest ends kept: pairing is quadratic
+	edgeSpacing     = 4    // pixels between two ends (non-maximum suppression)
+	edgeWindow      = 3    // half-size of the window around an end
+	edgeTrail       = 10.0 // pixels behind an end the edge must persist
+	edgeFalloff     = 12.0 // Gaussian sigma, in pixels, from a segment back to the membrane
 )
 
 // edgeEnd is where an edge of the known region meets the hole.
@@ -396,31 +396,23 @@ func edgeFill(x []float32, known []bool, c, w, h int) ([]float32, int) {
 			}
 		}
 	}
+	// known pixels are the input's: only hole pixels were pinned
 	out := harmonicFill(px, pinned, c, w, h)
-	// the known pixels are the input's (the pinned ones are the hole's fill)
+	// back to the membrane away from the segments
+	mem := harmonicFill(x, known, c, w, h)
 	for i, k := range known {
 		if k {
-			for ch := 0; ch < c; ch++ {
-				out[ch*w*h+i] = x[ch*w*h+i]
-			}
+			continue
 		}
-	}
-	if edgeFalloff > 0 {
-		mem := harmonicFill(x, known, c, w, h)
-		for i, k := range known {
-			if k {
-				continue
-			}
-			qx, qy := float64(i%w), float64(i/w)
-			d := math.Inf(1)
-			for _, s := range segs {
-				d = math.Min(d, segmentDistance(s, qx, qy))
-			}
-			f := math.Exp(-d * d / (2 * edgeFalloff * edgeFalloff))
-			for ch := 0; ch < c; ch++ {
-				j := ch*w*h + i
-				out[j] = mem[j] + float32(f)*(out[j]-mem[j])
-			}
+		qx, qy := float64(i%w), float64(i/w)
+		d := math.Inf(1)
+		for _, s := range segs {
+			d = math.Min(d, segmentDistance(s, qx, qy))
+		}
+		f := float32(math.Exp(-d * d / (2 * edgeFalloff * edgeFalloff)))
+		for ch := 0; ch < c; ch++ {
+			j := ch*w*h + i
+			out[j] = mem[j] + f*(out[j]-mem[j])
 		}
 	}
 	return out, len(segs)
