@@ -33,9 +33,11 @@
 // first; above Options.MaxTilePixels the model runs on overlapping tiles
 // whose outputs are blended at every step (TiledDenoiser), so the tiles
 // are one sample. The default (ResolutionAuto) is decided by the model's
-// config (SizeBound): a model with attention resolutions (a non-empty
-// attention_resolutions) is bound to its training size and is resized; a
-// model without them is treated as fully convolutional and runs natively.
+// config (SizeBound): its saved note (radmodel.Config.Resolution,
+// "native" or "model") when it has one; otherwise a model with attention
+// resolutions (a non-empty attention_resolutions) is bound to its training
+// size and is resized, and a model without them is treated as fully
+// convolutional and runs natively.
 // The attention block of the UNet's middle level, which every ADM has, is
 // not counted. Either mode can be forced.
 //

@@ -251,13 +251,25 @@ func ParseResolution(s string) (Resolution, error) {
 // megapixel per model call.
 const DefaultMaxTilePixels = 1024 * 1024
 
-// SizeBound reports whether a model is bound to its training size: it has
-// attention at some resolution of its UNet (a non-empty
-// attention_resolutions), whose global context and token statistics
-// depend on the image size. The attention block of the middle (coarsest)
-// level, which every ADM has, is not counted. A model without attention
-// resolutions is taken as fully convolutional: it runs at any size.
-func SizeBound(c radmodel.Config) bool { return len(c.AttentionResolutions) > 0 }
+// SizeBound reports whether a model is bound to its training size. The
+// model's own metadata decides first (radmodel.Config.Resolution, saved
+// with the weights by radctl train or convert --resolution): "native"
+// runs at any size, "model" only at its training size. Without it the
+// rule is the attention resolutions: a model with attention at some
+// resolution of its UNet (a non-empty attention_resolutions), whose global
+// context and token statistics depend on the image size, is bound; the
+// attention block of the middle (coarsest) level, which every ADM has, is
+// not counted; a model without attention resolutions is taken as fully
+// convolutional and runs at any size.
+func SizeBound(c radmodel.Config) bool {
+	switch c.Resolution {
+	case radmodel.SizeNative:
+		return false
+	case radmodel.SizeModel:
+		return true
+	}
+	return len(c.AttentionResolutions) > 0
+}
 
 // DownsamplingFactor is the UNet's total downsampling, 2^(levels-1): the
 // height and width of a model input must be multiples of it.

@@ -414,3 +414,50 @@ func TestInpaintNativeAuto(t *testing.T) {
 		t.Fatalf("an 8x30 image shared a batch with 21x13 ones: %+v", stats[2])
 	}
 }
+
+// TestSizeBoundMetadata: the model's saved resolution note decides the
+// auto resolution before the attention rule; a model with attention
+// resolutions noted "native" runs at the image's own size.
+func TestSizeBoundMetadata(t *testing.T) {
+	for _, c := range []struct {
+		note string
+		attn []int
+		want bool
+	}{
+		{"", nil, false}, {"", []int{2}, true},
+		{radmodel.SizeNative, []int{2}, false}, {radmodel.SizeNative, nil, false},
+		{radmodel.SizeModel, nil, true}, {radmodel.SizeModel, []int{2}, true},
+	} {
+		cfg := tinyConfig(t)
+		cfg.AttentionResolutions, cfg.Resolution = c.attn, c.note
+		if got := SizeBound(cfg); got != c.want {
+			t.Errorf("SizeBound(attention %v, note %q) = %v, want %v", c.attn, c.note, got, c.want)
+		}
+	}
+	cfg := tinyConfig(t) // attention at ds 2: size-bound without the note
+	cfg.Resolution = radmodel.SizeNative
+	m, err := radmodel.NewRandom(cfg, torch.CPU, torch.Float32, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip, err := New(Config{Model: m, MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	w, h := 21, 13
+	img, mask := randomImage(w, h, 1), boxMask(w, h, 2, 3, w-2, h-4)
+	out, st, err := ip.Inpaint(context.Background(), img, mask, Options{Seed: 1, Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownEqual(t, out, img, mask)
+	if st.Resolution != "native" || st.WorkWidth != 22 || st.WorkHeight != 14 || st.Resized {
+		t.Fatalf("a model noted native ran %+v", st)
+	}
+	// forcing the model's size still works
+	if _, st, err = ip.Inpaint(context.Background(), img, mask, Options{Seed: 1, Steps: 2, Resolution: ResolutionModel}); err != nil || st.Resolution != "model" {
+		t.Fatalf("forced model resolution: %v %+v", err, st)
+	}
+}

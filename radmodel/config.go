@@ -52,7 +52,21 @@ type Config struct {
 	// trains from scratch; diffusion.Param, docs/DESIGN.md §2.8). It is
 	// saved with the weights, so samplers read it from the model.
 	Prediction string `json:"prediction,omitempty"`
+
+	// Resolution is the image sizes the model was trained to run at, saved
+	// with the weights for infer's size-bound rule (docs/DESIGN.md §6.1):
+	// "" lets the rule decide from the attention resolutions, SizeNative
+	// ("native") says the model runs at any image size (for example one
+	// trained with attention on crops of several sizes), SizeModel
+	// ("model") that it runs only at ImageSize.
+	Resolution string `json:"resolution,omitempty"`
 }
+
+// The values of Config.Resolution besides "".
+const (
+	SizeNative = "native"
+	SizeModel  = "model"
+)
 
 // OutputsVariance reports whether the network's output has the variance
 // channels (OutChannels = 2*InChannels), whatever the LearnSigma flag says:
@@ -133,6 +147,8 @@ func (c Config) Validate() error {
 		return bad("num_heads_upsample %d must be positive or -1", c.NumHeadsUpsample)
 	case c.Prediction != "" && c.Prediction != "eps" && c.Prediction != "v" && c.Prediction != "x0":
 		return bad("prediction %q must be eps, v or x0", c.Prediction)
+	case c.Resolution != "" && c.Resolution != SizeNative && c.Resolution != SizeModel:
+		return bad("resolution %q must be native, model or empty (decided by the attention resolutions)", c.Resolution)
 	}
 	if c.NumHeadChannels == -1 && c.NumHeads <= 0 {
 		return bad("num_heads %d must be positive when num_head_channels is -1", c.NumHeads)
@@ -192,6 +208,9 @@ func (c Config) Short() string {
 	if c.Prediction != "" && c.Prediction != "eps" {
 		fmt.Fprintf(&b, ", predicts %s", c.Prediction)
 	}
+	if c.Resolution != "" {
+		fmt.Fprintf(&b, ", runs at %s resolution", c.Resolution)
+	}
 	return b.String()
 }
 
@@ -248,7 +267,9 @@ func joinFloats(v []float64) string {
 	return strings.Join(s, ",")
 }
 
-// Equal reports whether two configs describe the same model.
+// Equal reports whether two configs describe the same model: the same
+// network and parameterization. Resolution, a note on the sizes to run it
+// at, is not compared (an adapter fits its base whatever that says).
 func (c Config) Equal(o Config) bool {
 	a, b := c.canonical(), o.canonical()
 	ja, _ := json.Marshal(a)
@@ -267,6 +288,7 @@ func (c Config) canonical() Config {
 	if c.Prediction == "eps" {
 		c.Prediction = ""
 	}
+	c.Resolution = ""
 	return c
 }
 

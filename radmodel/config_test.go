@@ -278,6 +278,7 @@ func TestValidate(t *testing.T) {
 		"3 heads":            func(c *Config) { c.NumHeadChannels, c.NumHeads = -1, 3 },
 		"attention":          func(c *Config) { c.AttentionResolutions = []int{0} },
 		"num_heads_upsample": func(c *Config) { c.NumHeadsUpsample = 0 },
+		"resolution":         func(c *Config) { c.Resolution = "any" },
 	}
 	for want, mod := range cases {
 		c := base
@@ -289,5 +290,13 @@ func TestValidate(t *testing.T) {
 	}
 	if err := base.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	// Resolution is a note on the sizes to run at: valid values, not part of Equal
+	for _, r := range []string{SizeNative, SizeModel} {
+		c := base
+		c.Resolution = r
+		if err := c.Validate(); err != nil || !c.Equal(base) || !strings.Contains(c.Short(), r+" resolution") {
+			t.Errorf("resolution %s: %v, equal %v, %s", r, err, c.Equal(base), c.Short())
+		}
 	}
 }

@@ -126,9 +126,34 @@ func TestLoadFormats(t *testing.T) {
 	if k, _ := torch.DetectFile(st); k != torch.KindSafetensors {
 		t.Fatalf("saved file detected as %s", k)
 	}
-	if r, err := Inspect(st); err != nil || r.SavedConfig == nil || !r.SavedConfig.Equal(cfg) || !r.Consistent {
+	if r, err := Inspect(st); err != nil || r.SavedConfig == nil || !r.SavedConfig.Equal(cfg) || !r.Consistent || r.SavedConfig.Resolution != "" {
 		t.Fatalf("Inspect of saved safetensors: %v\n%v", err, r)
 	}
+	// the resolution note travels with the weights
+	noted := cfg
+	noted.Resolution = SizeNative
+	mn, err := Load(st, noted, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stn := filepath.Join(dir, "noted.safetensors")
+	err = mn.SaveSafetensors(stn)
+	mn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(stn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := LoadSafetensorsBytes("noted", raw, torch.CPU, torch.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mb.Config().Resolution; got != SizeNative {
+		t.Fatalf("resolution after a save and load: %q, want native", got)
+	}
+	mb.Close()
 	m2, err := Load(st, cfg, torch.CPU, torch.Float32)
 	if err != nil {
 		t.Fatal(err)

@@ -12,25 +12,34 @@
 # knows with radctl x0err (printed at the end). Needs scripts/setup.sh,
 # scripts/fetch-data.sh photos and Debian's python3-opencv.
 # Usage: scripts/photo-large.sh   (env: WORK=$HOME/runs-v, TIME=150m, BASE, NPROC=2)
+# The context stage (a 128 px working size, models/README.md): WORK=$HOME/runs-ctx
+#   BASE=<the v model> CONFIG=models/configs/photo128.json ZOOM=4 BATCH=8 LR=1e-4 SEED=4
+#   SIZE=128 scripts/photo-large.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-$HOME/runs-v}
 TIME=${TIME:-150m}
 NPROC=${NPROC:-2}
+CONFIG=${CONFIG:-models/configs/photo.json}
+ZOOM=${ZOOM:-8}
+BATCH=${BATCH:-16}
+LR=${LR:-2e-4}
+SEED=${SEED:-3}
+SIZE=${SIZE:-64}
 # the run's base: the eps third stage (git show acdc86b:models/photo.safetensors)
 if [ -z "${BASE:-}" ]; then
   BASE=$WORK/base-eps.safetensors
   [ -f "$BASE" ] || git show acdc86b:models/photo.safetensors > "$BASE"
 fi
-case $NPROC in 1 | 2 | 4 | 8 | 16) ;; *) echo "photo-large: NPROC=$NPROC must divide the batch of 16" >&2; exit 2 ;; esac
+if [ $((BATCH % NPROC)) -ne 0 ]; then echo "photo-large: NPROC=$NPROC must divide BATCH=$BATCH" >&2; exit 2; fi
 mkdir -p "$WORK/photos-512"
 if [ -z "$(ls -A "$WORK/photos-512")" ]; then
   /usr/bin/python3 scripts/resize-photos.py data/photos-train "$WORK/photos-512"
 fi
-./bin/radctl train --objective rad-full --base "$BASE" --config models/configs/photo.json --prediction v \
-  --data "$WORK/photos-512" --random-crop --zoom-max 8 --mask-kind large-mix --phase1-frac 1 \
-  --nproc "$NPROC" --batch-size $((16 / NPROC)) --lr 2e-4 --seed 3 --steps 10000000 --max-time "$TIME" \
+./bin/radctl train --objective rad-full --base "$BASE" --config "$CONFIG" --prediction v \
+  --data "$WORK/photos-512" --random-crop --zoom-max "$ZOOM" --mask-kind large-mix --phase1-frac 1 \
+  --nproc "$NPROC" --batch-size $((BATCH / NPROC)) --lr "$LR" --seed "$SEED" --steps 10000000 --max-time "$TIME" \
   --save-every 100 --keep 2 --sample-every 0 --resume auto --quiet --out "$WORK/photo-v"
 ./bin/radctl convert --model "$WORK/photo-v/model.safetensors" --out "$WORK/photo-v/photo-fp16.safetensors"
-./bin/radctl x0err --base "$WORK/photo-v/photo-fp16.safetensors" --data data/photos-heldout-large --size 64 --repeats 4 --masks object
+./bin/radctl x0err --base "$WORK/photo-v/photo-fp16.safetensors" --data data/photos-heldout-large --size "$SIZE" --repeats 4 --masks object
 echo "next: cp $WORK/photo-v/photo-fp16.safetensors models/photo.safetensors"

@@ -373,7 +373,8 @@ func (c *Config) JSON() string {
 
 // adoptSaved takes the saved values of the fields that change the
 // computation (on resume they come from the checkpoint) and lists the ones
-// that differed.
+// that differed. The model's resolution note (radmodel.Config.Resolution)
+// stays c's.
 func (c *Config) adoptSaved(saved Config) []string {
 	var notes []string
 	diff := func(name string, a, b any) {
@@ -382,7 +383,10 @@ func (c *Config) adoptSaved(saved Config) []string {
 		}
 	}
 	diff("objective", c.Objective, saved.Objective)
-	diff("model", c.Model.Short(), saved.Model.Short())
+	note := c.Model.Resolution // a note on the sizes to run at, not the computation: c's is kept
+	mine, theirs := c.Model, saved.Model
+	mine.Resolution, theirs.Resolution = "", ""
+	diff("model", mine.Short(), theirs.Short())
 	diff("lr", c.LR, saved.LR)
 	diff("weight decay", c.WeightDecay, saved.WeightDecay)
 	diff("grad clip", c.GradClip, saved.GradClip)
@@ -413,6 +417,7 @@ func (c *Config) adoptSaved(saved Config) []string {
 	c.EMAWarmup, c.ScalarEmbedding, c.ZoomMax, c.MaskKind = saved.EMAWarmup, saved.ScalarEmbedding, saved.ZoomMax, saved.MaskKind
 	c.RNG, c.PhaseOneFraction, c.ChannelShuffle = saved.RNG, saved.PhaseOneFraction, saved.ChannelShuffle
 	c.MinSNRGamma = saved.MinSNRGamma
+	c.Model.Resolution = note
 	if c.Base == "" {
 		c.Base = saved.Base
 	}

@@ -26,6 +26,7 @@ func init() {
 			&cli.StringFlag{Name: "preset", Usage: "config of a released checkpoint: " + fmt.Sprint(radmodel.PresetNames())},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output safetensors file"},
 			&cli.StringFlag{Name: "to", Value: "float16", Usage: "stored dtype: float32, float16 or bfloat16"},
+			&cli.StringFlag{Name: "resolution", Usage: "record the sizes the model runs at (inference's auto resolution, docs/DESIGN.md §6.1): native, model or auto (decided by its attention resolutions); default: keep the file's"},
 		},
 		Action: runConvert,
 	})
@@ -46,6 +47,11 @@ func runConvert(c *cli.Context) error {
 	spec, err := modelSpec(c, "model")
 	if err != nil {
 		return err
+	}
+	if c.IsSet("resolution") {
+		if spec.Model.Resolution, err = parseResolutionFlag(c.String("resolution")); err != nil {
+			return fmt.Errorf("--resolution: %w", err)
+		}
 	}
 	m, err := radmodel.Load(in, spec.Model, torch.CPU, torch.Float32)
 	if err != nil {

@@ -137,8 +137,23 @@ func TestConvert(t *testing.T) {
 	if d == 0 || d > 0.05 {
 		t.Fatalf("float16 forward differs by %g (want float16 rounding: > 0, < 0.05)", d)
 	}
-	// refusals: the input as output, an integer dtype, no config
+	// --resolution records the sizes to run at in the file's config
+	noted := filepath.Join(dir, "noted.safetensors")
+	if o, err := run(t, "convert", "--model", half, "--out", noted, "--resolution", "native"); err != nil || !strings.Contains(o, "runs at native resolution") {
+		t.Fatalf("convert --resolution native: %v\n%s", err, o)
+	}
+	if o, err := run(t, "inspect", "--model", noted); err != nil || !strings.Contains(o, "runs at native resolution") {
+		t.Fatalf("inspect of the noted file: %v\n%s", err, o)
+	}
+	if o, err := run(t, "convert", "--model", noted, "--out", filepath.Join(dir, "kept.safetensors")); err != nil || !strings.Contains(o, "runs at native resolution") {
+		t.Fatalf("a conversion without --resolution dropped the note: %v\n%s", err, o)
+	}
+	if o, err := run(t, "convert", "--model", noted, "--out", filepath.Join(dir, "auto.safetensors"), "--resolution", "auto"); err != nil || strings.Contains(o, "resolution") {
+		t.Fatalf("convert --resolution auto kept the note: %v\n%s", err, o)
+	}
+	// refusals: the input as output, an integer dtype, no config, an unknown resolution
 	for _, args := range [][]string{
+		{"--model", half, "--out", filepath.Join(dir, "x.safetensors"), "--resolution", "any"},
 		{"--model", half, "--out", half},
 		{"--model", fx + "pub_a.pt", "--config", fx + "pub_a.json", "--out", filepath.Join(dir, "x.safetensors"), "--to", "int64"},
 		{"--model", fx + "pub_a.pt", "--out", filepath.Join(dir, "y.safetensors")},

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radinpaint/rad/infer"
+	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train"
@@ -60,6 +61,7 @@ func init() {
 			&cli.StringFlag{Name: "ema-warmup", Value: def.EMAWarmup, Usage: "EMA warm-up: ratio (decay min(ema, (1+n)/(10+n)) at the n-th update) or off"},
 			&cli.BoolFlag{Name: "scalar-embedding", Usage: "RAD with ADM's scalar timestep embedding (the paper's ablation Cfg. 2): the phase step's base timestep"},
 			&cli.StringFlag{Name: "prediction", Usage: "what the model predicts (rad-full, adm): eps (ADM's), v or x0; saved as model metadata that every sampler reads (docs/DESIGN.md §2.8). From --base, the weights are fine-tuned into the new parameterization"},
+			&cli.StringFlag{Name: "resolution", Usage: "sizes the model runs at, saved as model metadata for inference's auto resolution (docs/DESIGN.md §6.1): native (any size, e.g. attention trained on crops of several sizes), model (its training size only) or auto (decided by its attention resolutions; the default); rad-full and adm"},
 			&cli.BoolFlag{Name: "channel-shuffle", Usage: "colour augmentation: permute each sample's R, G, B channels at random (small photo sets: the fill's colours must come from the surroundings, not the set's colour balance)"},
 			&cli.Float64Flag{Name: "zoom-max", Usage: "train on patches: resize each image's shorter side to z x size, z log-uniform in [1, zoom-max], then crop (use with --random-crop)"},
 			&cli.Float64Flag{Name: "phase1-frac", Usage: "RAD objectives: draw a sample's step from phase 1 (the states inference visits) with this probability, phase 2 otherwise (0: uniform over both phases, the paper's)"},
@@ -275,6 +277,9 @@ func trainConfig(c *cli.Context) (train.Config, string, error) {
 		}
 		cfg.Model.Prediction = string(p)
 	}
+	if err := setResolutionFlag(c, &cfg); err != nil {
+		return train.Config{}, "", err
+	}
 	setRunFlags(c, &cfg, false)
 	return cfg, "", nil
 }
@@ -363,9 +368,40 @@ func resumeConfig(c *cli.Context, path string) (train.Config, string, error) {
 		}
 		cfg.Device = dev.String()
 	}
+	if err := setResolutionFlag(c, &cfg); err != nil { // metadata only: may change on resume
+		return cfg, "", err
+	}
 	setRunFlags(c, &cfg, true)
 	cfg.Resume = path
 	return cfg, path, nil
+}
+
+// setResolutionFlag records --resolution in the model's config: metadata
+// that changes no computation, so a resumed run may change it too.
+func setResolutionFlag(c *cli.Context, cfg *train.Config) error {
+	if !c.IsSet("resolution") {
+		return nil
+	}
+	r, err := parseResolutionFlag(c.String("resolution"))
+	if err != nil {
+		return fmt.Errorf("--resolution: %w", err)
+	}
+	if cfg.Objective == train.RADLoRA {
+		return fmt.Errorf("--resolution: an adapter runs at its base's sizes; set it on the base (radctl convert --resolution)")
+	}
+	cfg.Model.Resolution = r
+	return nil
+}
+
+// parseResolutionFlag maps --resolution to radmodel.Config.Resolution.
+func parseResolutionFlag(s string) (string, error) {
+	switch s {
+	case "auto", "":
+		return "", nil
+	case radmodel.SizeNative, radmodel.SizeModel:
+		return s, nil
+	}
+	return "", fmt.Errorf("%q: want native, model or auto", s)
 }
 
 // predictionName is a parameterization's name, "eps" for the empty one.

@@ -176,3 +176,33 @@ func TestTrainPrediction(t *testing.T) {
 		t.Fatalf("rad-lora --prediction eps on a v base: %v", err)
 	}
 }
+
+// TestTrainResolution: --resolution is saved in the model files (and may
+// change on resume: it is metadata); rad-lora and unknown values are
+// refused.
+func TestTrainResolution(t *testing.T) {
+	data := trainData(t, 4)
+	out := filepath.Join(t.TempDir(), "r")
+	args := []string{"train", "--objective", "rad-full", "--model-flags", tinyTrainFlags, "--out", out,
+		"--data", data, "--batch-size", "2", "--workers", "1", "--sample-every", "0", "--save-every", "1"}
+	if o, err := run(t, append(args, "--steps", "1", "--resolution", "native")...); err != nil {
+		t.Fatalf("%v\n%s", err, o)
+	}
+	o, err := run(t, "inspect", "--model", filepath.Join(out, "model-00000001.safetensors"))
+	if err != nil || !strings.Contains(o, "runs at native resolution") {
+		t.Fatalf("inspect: %v\n%s", err, o)
+	}
+	if o, err := run(t, append(args, "--steps", "2", "--resume", "latest", "--resolution", "model")...); err != nil {
+		t.Fatalf("resume with another resolution: %v\n%s", err, o)
+	}
+	if o, err := run(t, "inspect", "--model", filepath.Join(out, "model-00000002.safetensors")); err != nil || !strings.Contains(o, "runs at model resolution") {
+		t.Fatalf("inspect after resume: %v\n%s", err, o)
+	}
+	if _, err := run(t, append(args[:len(args):len(args)], "--steps", "1", "--resolution", "any", "--out", filepath.Join(t.TempDir(), "x"))...); err == nil || !strings.Contains(err.Error(), "--resolution") {
+		t.Fatalf("--resolution any: %v", err)
+	}
+	if _, err := run(t, "train", "--objective", "rad-lora", "--base", filepath.Join(out, "model-00000002.safetensors"),
+		"--resolution", "native", "--data", data, "--out", filepath.Join(t.TempDir(), "l")); err == nil || !strings.Contains(err.Error(), "adapter") {
+		t.Fatalf("rad-lora --resolution: %v", err)
+	}
+}
