@@ -34,6 +34,7 @@ ap.add_argument("--kinds", default="large-box,object")
 ap.add_argument("--rad", action="append", default=[], help="NAME=ARGS: a RAD setting (radctl infer arguments)")
 ap.add_argument("--classical", default="telea,ns,shiftmap,fsr,mean")
 ap.add_argument("--grid-images", type=int, default=4)
+ap.add_argument("--pair", action="append", default=[], help="A:B: print A minus B paired per image (repeatable)")
 args = ap.parse_args()
 
 S = args.size
@@ -144,3 +145,11 @@ for kind, t in table.items():
         v = np.asarray(t["scores"][name])
         sec = t["seconds_per_image"].get(name)
         print(f"| {kind} ({t['images']}) | {name} | {ms(v[:, 0])} | {ms(v[:, 1])} | {ms(v[:, 2])} | {'' if sec is None else f'{sec:.1f}'} |")
+
+for spec in args.pair:
+    a, _, b = spec.partition(":")
+    for kind, t in table.items():
+        if a not in t["scores"] or b not in t["scores"]:
+            sys.exit(f"--pair {spec}: {a} or {b} is not a fill of this run")
+        d = np.asarray(t["scores"][a]) - np.asarray(t["scores"][b])
+        print(f"{kind}: {a} - {b} (paired, {len(d)} images): PSNR {ms(d[:, 0])} dB, low-pass {ms(d[:, 1])} dB, colour {ms(d[:, 2])} levels")
