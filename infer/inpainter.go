@@ -230,10 +230,10 @@ const (
 	// ResolutionNative for the rest (see SizeBound).
 	ResolutionAuto Resolution = ""
 	// ResolutionModel resizes every image to the model's training size.
-	ResolutionModel Resolution = "model"
+	ResolutionModel Resolution = radmodel.SizeModel
 	// ResolutionNative runs the model on the image at its own size,
 	// reflect-padded to a multiple of the UNet's downsampling factor.
-	ResolutionNative Resolution = "native"
+	ResolutionNative Resolution = radmodel.SizeNative
 )
 
 // ParseResolution reads "auto" (or ""), "model" or "native".
@@ -241,7 +241,7 @@ func ParseResolution(s string) (Resolution, error) {
 	switch s {
 	case "", "auto":
 		return ResolutionAuto, nil
-	case "model", "native":
+	case string(ResolutionModel), string(ResolutionNative):
 		return Resolution(s), nil
 	}
 	return "", fmt.Errorf("unknown resolution %q (want auto, model or native)", s)
@@ -262,10 +262,10 @@ const DefaultMaxTilePixels = 1024 * 1024
 // not counted; a model without attention resolutions is taken as fully
 // convolutional and runs at any size.
 func SizeBound(c radmodel.Config) bool {
-	switch c.Resolution {
-	case radmodel.SizeNative:
+	switch Resolution(c.Resolution) {
+	case ResolutionNative:
 		return false
-	case radmodel.SizeModel:
+	case ResolutionModel:
 		return true
 	}
 	return len(c.AttentionResolutions) > 0

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radinpaint/rad/infer"
-	"github.com/radinpaint/rad/radmodel"
 	"github.com/radinpaint/rad/radmodel/diffusion"
 	"github.com/radinpaint/rad/torch"
 	"github.com/radinpaint/rad/train"
@@ -393,15 +392,11 @@ func setResolutionFlag(c *cli.Context, cfg *train.Config) error {
 	return nil
 }
 
-// parseResolutionFlag maps --resolution to radmodel.Config.Resolution.
+// parseResolutionFlag maps --resolution (infer's auto, model, native) to
+// radmodel.Config.Resolution ("" for auto).
 func parseResolutionFlag(s string) (string, error) {
-	switch s {
-	case "auto", "":
-		return "", nil
-	case radmodel.SizeNative, radmodel.SizeModel:
-		return s, nil
-	}
-	return "", fmt.Errorf("%q: want native, model or auto", s)
+	r, err := infer.ParseResolution(s)
+	return string(r), err
 }
 
 // predictionName is a parameterization's name, "eps" for the empty one.
